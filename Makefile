@@ -1,0 +1,27 @@
+# fer_perception: `make run` shows the graph working, `make test` runs the suite.
+SHELL := /bin/bash
+ENV := source scripts/env.sh &&
+SETUP_STAMP := install/local_setup.bash
+PYTEST_ARGS ?=
+ARGS ?=
+
+.PHONY: setup run test build clean
+
+setup:
+	bash scripts/setup.sh
+
+$(SETUP_STAMP):
+	bash scripts/setup.sh
+
+# Runs the graph on a webcam if one is present, else on the bundled demo clip;
+# pass more graph arguments with ARGS="source:=my.mp4".
+run: $(SETUP_STAMP)
+	$(ENV) fer-run monitor:=true $(ARGS)
+
+# Sets up if needed, rebuilds the workspace, runs the whole suite.
+test:
+	bash scripts/setup.sh
+	$(ENV) python -m pytest test $(PYTEST_ARGS)
+
+clean:
+	rm -rf build install log out .pytest_cache

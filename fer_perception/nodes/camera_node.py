@@ -1,0 +1,147 @@
+"""camera_node: publishes frames of a webcam, a video file or a folder of images as sensor_msgs/Image.
+
+Users with their own camera driver skip this node and remap the perception's
+input topic. Frames are captured on a thread of their own, so a slow or
+vanished camera never blocks the executor; stamps are the clock's time at
+capture, or the media's own timeline (``stamp_source: media``), in which case
+the node also publishes ``/clock`` so that a graph running with
+``use_sim_time`` follows the video.
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+from builtin_interfaces.msg import Time
+from rclpy.node import Node
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import CameraInfo, Image
+
+from fer_perception.image_codec import encode_bgr8
+from fer_perception.nodes.parameters import Param, declare_parameters
+from fer_perception.nodes.qos import SENSOR_QOS, reliable
+from fer_perception.nodes.runtime import node_main
+from fer_perception.paths import demo_clip
+from fer_perception.video_source import Frame, FrameSource, SourceError, open_source
+
+PARAMS = [
+    Param("source", "auto", "Webcam index or /dev/videoN, video file, image, folder of images, "
+          "or 'auto' (webcam 0 if present, else the bundled demo clip).", read_only=True),
+    Param("rate", 0.0, "Publishing rate in Hz; 0 = the source's own rate (webcam and video), "
+          "'folder_rate' for images.", min=0.0, max=240.0),
+    Param("folder_rate", 10.0, "Rate in Hz for images and folders when 'rate' is 0.", min=0.1, max=240.0),
+    Param("unthrottled", False, "Publish as fast as frames can be read (benchmarks); ignores 'rate'."),
+    Param("loop", False, "Start the file or folder again at its end instead of ending the node."),
+    Param("frame_id", "camera", "frame_id of the published images and camera info.", read_only=True),
+    Param("stamp_source", "capture", "'capture': the node clock when the frame was read; "
+          "'media': the media's timeline from 0 s, also published on /clock for use_sim_time.",
+          choices=("capture", "media"), read_only=True),
+    Param("width", 0, "Requested webcam width in pixels (0 = the camera's default).", min=0, max=7680,
+          read_only=True),
+    Param("height", 0, "Requested webcam height in pixels (0 = the camera's default).", min=0, max=4320,
+          read_only=True),
+    Param("wait_for_subscribers", False, "Hold the first frame until the image topic has a subscriber "
+          "(tests, replay: no frame is published into the void).", read_only=True),
+]
+
+
+def stamp_from_seconds(seconds: float) -> Time:
+    nanoseconds = int(round(seconds * 1e9))
+    return Time(sec=nanoseconds // 1_000_000_000, nanosec=nanoseconds % 1_000_000_000)
+
+
+class CameraNode(Node):
+    """Publishes ``image_raw`` and ``camera_info`` from a :class:`FrameSource`.
+
+    ``finished`` is set when a file or folder ends without ``loop``; the
+    stand-alone executable and the runner then shut down cleanly.
+    """
+
+    def __init__(self, node_name: str = "camera", **kwargs):
+        super().__init__(node_name, **kwargs)
+        self.config = declare_parameters(self, PARAMS)
+        self.image_pub = self.create_publisher(Image, "image_raw", SENSOR_QOS)
+        self.info_pub = self.create_publisher(CameraInfo, "camera_info", SENSOR_QOS)
+        self.media_stamps = self.config["stamp_source"] == "media"
+        self.clock_pub = self.create_publisher(Clock, "/clock", reliable(10)) if self.media_stamps else None
+        self.finished = threading.Event()
+        self.published = 0
+        self._last_stamp_s = 0.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        try:
+            self.source: FrameSource = open_source(self.config["source"], self.config["folder_rate"], demo_clip(),
+                                                   self.config["width"], self.config["height"], self._stop)
+        except SourceError as error:
+            self.get_logger().error(f"cannot open camera source: {error}")
+            self.finished.set()
+            return
+        self.get_logger().info(f"publishing {self.source.description} on {self.image_pub.topic_name}")
+        self._thread = threading.Thread(target=self._capture_loop, name="camera_capture", daemon=True)
+        self._thread.start()
+
+    def _period(self) -> float:
+        """Seconds between frames, read each frame so that a changed 'rate' applies at once."""
+        if self.get_parameter("unthrottled").value:
+            return 0.0
+        rate = self.get_parameter("rate").value
+        if rate > 0:
+            return 1.0 / rate
+        return 0.0 if self.source.is_live else 1.0 / self.source.nominal_rate
+
+    def _capture_loop(self) -> None:
+        try:
+            self._stream()
+        finally:
+            self.source.close()
+            self.finished.set()
+
+    def _stream(self) -> None:
+        if self.config["wait_for_subscribers"]:
+            while not self._stop.is_set() and self.image_pub.get_subscription_count() == 0:
+                self._stop.wait(0.01)
+        media_offset = 0.0
+        next_due = float("-inf")
+        while not self._stop.is_set():
+            frame = self.source.read()
+            if frame is None:
+                if not self.get_parameter("loop").value:
+                    self.get_logger().info(f"end of {self.source.description} after {self.published} frames")
+                    return
+                media_offset = self._last_stamp_s + (1.0 / self.source.nominal_rate)
+                self.source.rewind()
+                continue
+            period = self._period()
+            next_due = max(next_due + period, time.monotonic())
+            if self._stop.wait(max(0.0, next_due - time.monotonic())):
+                return
+            self._publish(frame, media_offset)
+
+    def _publish(self, frame: Frame, media_offset: float) -> None:
+        self._last_stamp_s = media_offset + frame.media_time_s
+        if self.media_stamps:
+            stamp = stamp_from_seconds(self._last_stamp_s)
+            self.clock_pub.publish(Clock(clock=stamp))
+        else:
+            stamp = self.get_clock().now().to_msg()
+        encoding, height, width, step, data = encode_bgr8(frame.image)
+        image = Image(encoding=encoding, height=height, width=width, step=step)
+        image.header.stamp = stamp
+        image.header.frame_id = self.config["frame_id"]
+        image.data = data
+        info = CameraInfo(header=image.header, height=height, width=width)
+        self.image_pub.publish(image)
+        self.info_pub.publish(info)
+        self.published += 1
+
+    def destroy_node(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+        super().destroy_node()
+
+
+main = node_main(CameraNode)
+
+if __name__ == "__main__":
+    main()

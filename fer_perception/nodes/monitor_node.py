@@ -1,0 +1,110 @@
+"""monitor_node: shows what the graph sees, as a person watching the robot would want it.
+
+It prints one line per face (at most every ``print_interval`` seconds) and
+writes ``out_dir/annotated.mp4`` (the camera frames with the results drawn
+on) and ``out_dir/faces.csv`` (one row per face per frame). Files are closed
+when the node is destroyed, also on Ctrl-C. It is a consumer like any other:
+the perception graph does not depend on it.
+"""
+from __future__ import annotations
+
+import csv
+from collections import deque
+from pathlib import Path
+
+import cv2
+import numpy as np
+from fer_msgs.msg import Faces
+from rclpy.node import Node
+from sensor_msgs.msg import Image
+
+from fer_perception.annotate import draw_faces
+from fer_perception.image_codec import ImageDecodeError, decode_image
+from fer_perception.nodes.messages import face_frame, stamp_to_ns
+from fer_perception.nodes.parameters import Param, declare_parameters
+from fer_perception.nodes.qos import SENSOR_QOS, reliable
+from fer_perception.nodes.runtime import node_main
+from fer_perception.report import FACE_COLUMNS, face_line, face_row
+from fer_perception.types import FaceFrame
+
+PARAMS = [
+    Param("out_dir", "out", "Folder for annotated.mp4 and faces.csv (created if missing).", read_only=True),
+    Param("video_fps", 30.0, "Frame rate written into annotated.mp4.", min=1.0, max=240.0, read_only=True),
+    Param("print_interval", 1.0, "Seconds between console lines for the same face.", min=0.0, max=60.0),
+    Param("frame_buffer", 60, "Camera frames kept while waiting for their results.", min=1, max=1000,
+          read_only=True),
+]
+
+
+class MonitorNode(Node):
+    """Pairs camera frames with face results by stamp, then prints, draws and records them."""
+
+    def __init__(self, node_name: str = "monitor", **kwargs):
+        super().__init__(node_name, **kwargs)
+        self.config = declare_parameters(self, PARAMS)
+        self.out_dir = Path(self.config["out_dir"])
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.frames: deque[tuple[int, np.ndarray]] = deque(maxlen=self.config["frame_buffer"])
+        self.writer: cv2.VideoWriter | None = None
+        self.csv_file = open(self.out_dir / "faces.csv", "w", newline="")
+        self.csv = csv.DictWriter(self.csv_file, fieldnames=FACE_COLUMNS)
+        self.csv.writeheader()
+        self.last_printed: dict[str, int] = {}
+        self.frames_written = 0
+        self.rows_written = 0
+        self.create_subscription(Image, "image", self.on_image, SENSOR_QOS)
+        self.create_subscription(Faces, "faces", self.on_faces, reliable(10))
+        self.get_logger().info(f"writing {self.out_dir}/annotated.mp4 and {self.out_dir}/faces.csv")
+
+    def on_image(self, msg: Image) -> None:
+        try:
+            image = decode_image(msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian, msg.data)
+        except ImageDecodeError as error:
+            self.get_logger().warning(f"skipping frame: {error}", throttle_duration_sec=5.0)
+            return
+        self.frames.append((stamp_to_ns(msg.header.stamp), image))
+
+    def on_faces(self, msg: Faces) -> None:
+        frame = face_frame(msg)
+        self.record(frame)
+        while self.frames and self.frames[0][0] <= frame.stamp_ns:
+            stamp_ns, image = self.frames.popleft()
+            if stamp_ns == frame.stamp_ns:
+                draw_faces(image, frame.faces)
+            self.write_video(image)
+
+    def record(self, frame: FaceFrame) -> None:
+        time_s = frame.stamp_ns * 1e-9
+        interval_ns = int(self.get_parameter("print_interval").value * 1e9)
+        for face in frame.faces:
+            self.csv.writerow(face_row(time_s, face))
+            self.rows_written += 1
+            last = self.last_printed.get(face.track_id)
+            if last is None or frame.stamp_ns - last >= interval_ns:
+                print(face_line(time_s, face), flush=True)
+                self.last_printed[face.track_id] = frame.stamp_ns
+        for track_id in frame.lost:
+            self.last_printed.pop(track_id, None)
+            print(f"[{time_s:10.3f}] {track_id}: lost", flush=True)
+
+    def write_video(self, image: np.ndarray) -> None:
+        if self.writer is None:
+            height, width = image.shape[:2]
+            self.writer = cv2.VideoWriter(str(self.out_dir / "annotated.mp4"), cv2.VideoWriter_fourcc(*"mp4v"),
+                                          self.config["video_fps"], (width, height))
+        self.writer.write(image)
+        self.frames_written += 1
+
+    def destroy_node(self) -> None:
+        if self.writer is not None:
+            self.writer.release()
+        self.csv_file.close()
+        self.get_logger().info(f"wrote {self.frames_written} frames to {self.out_dir}/annotated.mp4 and "
+                               f"{self.rows_written} rows to {self.out_dir}/faces.csv")
+        super().destroy_node()
+
+
+main = node_main(MonitorNode)
+
+if __name__ == "__main__":
+    main()

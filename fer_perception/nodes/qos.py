@@ -1,0 +1,17 @@
+"""QoS profiles of the graph, as REP-2003 asks.
+
+Cameras are read with sensor-data QoS (best effort, keep last); derived
+results are published reliably with an explicit depth.
+"""
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+
+SENSOR_QOS: QoSProfile = qos_profile_sensor_data
+
+# The face detector always works on the newest frame: a queue would only add latency.
+NEWEST_FRAME_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                              reliability=ReliabilityPolicy.BEST_EFFORT)
+
+
+def reliable(depth: int) -> QoSProfile:
+    """Reliable, keep-last ``depth``: for faces, expressions and events."""
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=ReliabilityPolicy.RELIABLE)

@@ -1,0 +1,101 @@
+"""Starting and stopping nodes: one node per process, or several in one executor.
+
+The stand-alone executables (``ros2 run fer_perception camera_node``) and the
+in-process runner share this, so a node behaves the same either way: the DDS
+profile is applied, Ctrl-C stops it cleanly, and ``destroy_node`` always runs
+so that every node can close its files and open episodes.
+"""
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+
+import rclpy
+from rclpy.context import Context
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
+
+from fer_perception.dds import apply_dds_profile
+
+
+class NodeGroup:
+    """Nodes spun together by one multi-threaded executor in their own ROS context."""
+
+    def __init__(self, args: list[str] | None = None):
+        apply_dds_profile()
+        self.context = Context()
+        # rclpy's own handler would end the context before the nodes are destroyed, and a
+        # node closing its open episodes on shutdown must still be able to publish.
+        rclpy.init(args=args, context=self.context, signal_handler_options=SignalHandlerOptions.NO)
+        self.executor = MultiThreadedExecutor(context=self.context)
+        self.nodes: list[Node] = []
+
+    def add(self, node_class: type[Node], **kwargs) -> Node:
+        node = node_class(context=self.context, **kwargs)
+        self.nodes.append(node)
+        self.executor.add_node(node)
+        return node
+
+    def sources_finished(self) -> bool:
+        """Whether every node that can finish (a camera on a file) has finished."""
+        events = [n.finished for n in self.nodes if hasattr(n, "finished")]
+        return bool(events) and all(e.is_set() for e in events)
+
+    def spin_until(self, done: Callable[[], bool]) -> None:
+        """Spin until ``done()`` is true or the context is shut down (Ctrl-C)."""
+        try:
+            while self.context.ok() and not done():
+                self.executor.spin_once(timeout_sec=0.05)
+        except (KeyboardInterrupt, ExternalShutdownException):
+            pass
+
+    def spin_in_thread(self) -> threading.Thread:
+        """Spin on a background thread until :meth:`shutdown` (for tests and embedding)."""
+        self._stop_spinning = threading.Event()
+        thread = threading.Thread(target=self.spin_until, args=(self._stop_spinning.is_set,),
+                                  name="fer_executor", daemon=True)
+        thread.start()
+        self._spin_thread = thread
+        return thread
+
+    def shutdown(self) -> None:
+        """Destroy the nodes in start order (sources first) and end the context."""
+        if getattr(self, "_spin_thread", None) is not None:
+            self._stop_spinning.set()
+            self._spin_thread.join(timeout=10.0)
+        for node in self.nodes:
+            self.executor.remove_node(node)
+            node.destroy_node()
+        self.nodes.clear()
+        self.executor.shutdown()
+        self.context.try_shutdown()
+
+
+def interrupt_on_sigterm() -> None:
+    """Make SIGTERM (sent by ros2 launch after SIGINT) stop the main loop like Ctrl-C does."""
+    def raise_interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, raise_interrupt)
+
+
+def run_single_node(node_class: type[Node], args: list[str] | None = None) -> None:
+    """Run one node until Ctrl-C or, for a camera on a file, until the file ends."""
+    interrupt_on_sigterm()
+    group = NodeGroup(args)
+    try:
+        node = group.add(node_class)
+        group.spin_until(lambda: getattr(node, "finished", threading.Event()).is_set())
+    finally:
+        group.shutdown()
+
+
+def node_main(node_class: type[Node]) -> Callable[[list[str] | None], None]:
+    """The console-script entry point of ``node_class``; the runner finds the class on it."""
+    def main(args: list[str] | None = None) -> None:
+        run_single_node(node_class, args)
+
+    main.node_class = node_class
+    return main

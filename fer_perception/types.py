@@ -1,0 +1,93 @@
+"""Typed data classes shared by every stage of the ROS-free core.
+
+They are the vocabulary between the face front end, the expression stages,
+the ROS nodes and the offline tools: nodes translate these to and from
+``fer_msgs`` and nothing else, so every consumer sees the same values.
+Coordinates are in pixels of the source image unless a name says otherwise.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class BoundingBox:
+    """Axis-aligned box in pixels: top-left corner, width and height."""
+
+    x: float
+    y: float
+    width: float
+    height: float
+
+    def normalized(self, image_width: int, image_height: int) -> "BoundingBox":
+        """The same box in [0, 1] image coordinates."""
+        return BoundingBox(self.x / image_width, self.y / image_height,
+                           self.width / image_width, self.height / image_height)
+
+    @property
+    def area(self) -> float:
+        return max(self.width, 0.0) * max(self.height, 0.0)
+
+    def iou(self, other: "BoundingBox") -> float:
+        """Intersection over union with another box (0 when disjoint)."""
+        ix = max(0.0, min(self.x + self.width, other.x + other.width) - max(self.x, other.x))
+        iy = max(0.0, min(self.y + self.height, other.y + other.height) - max(self.y, other.y))
+        inter = ix * iy
+        union = self.area + other.area - inter
+        return inter / union if union > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class HeadPose:
+    """Head rotation in degrees: yaw (+ = subject turns to their left), pitch (+ = up), roll."""
+
+    yaw: float = 0.0
+    pitch: float = 0.0
+    roll: float = 0.0
+
+
+@dataclass(frozen=True)
+class FaceQuality:
+    """How usable a face is for expression analysis; ``score`` in [0, 1] weights frames."""
+
+    size_px: float = 0.0
+    detection_confidence: float = 0.0
+    frontality: float = 0.0
+    sharpness: float = 0.0
+    score: float = 0.0
+
+
+@dataclass
+class TrackedFace:
+    """A confirmed face track as seen in one frame.
+
+    ``landmarks`` holds the MediaPipe face mesh (478 × 3, x/y in pixels, z in
+    pixels relative to the face centre) or is ``None`` when no mesh was fitted.
+    ``crop_transform`` is the 2 × 3 affine map from image pixels to the
+    aligned crop, so consumers can project crop coordinates back.
+    """
+
+    track_id: str
+    box: BoundingBox
+    detection_confidence: float
+    landmarks: np.ndarray | None = None
+    head_pose: HeadPose = field(default_factory=HeadPose)
+    quality: FaceQuality = field(default_factory=FaceQuality)
+    crop_transform: np.ndarray | None = None
+
+
+@dataclass
+class FaceFrame:
+    """The face front end's result for one frame.
+
+    ``faces`` are the confirmed tracks visible in this frame; ``lost`` names the
+    tracks that ended with this frame, so later stages can close their state.
+    """
+
+    stamp_ns: int
+    image_width: int
+    image_height: int
+    faces: list[TrackedFace] = field(default_factory=list)
+    lost: list[str] = field(default_factory=list)

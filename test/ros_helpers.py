@@ -1,0 +1,59 @@
+"""Helpers for tests over real DDS: filled messages, and waiting for messages to arrive."""
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Callable
+
+import numpy as np
+from rosidl_parser import definition as idl
+
+NUMPY_TYPES = {"float": np.float32, "double": np.float64, "octet": np.uint8, "int8": np.int8,
+               "uint8": np.uint8, "int16": np.int16, "uint16": np.uint16, "int32": np.int32,
+               "uint32": np.uint32, "int64": np.int64, "uint64": np.uint64}
+
+
+def filled(msg_class, seed: int = 1):
+    """An instance of ``msg_class`` with every field set to a non-default, seed-dependent value."""
+    rng = np.random.default_rng(seed)
+    msg = msg_class()
+    for name, slot in zip(msg_class.get_fields_and_field_types(), msg_class.SLOT_TYPES):
+        setattr(msg, name, _value(slot, rng))
+    return msg
+
+
+def _value(slot, rng):
+    if isinstance(slot, idl.AbstractNestedType):
+        count = slot.size if isinstance(slot, idl.Array) else 3
+        inner = slot.value_type
+        if isinstance(inner, idl.BasicType) and inner.typename in NUMPY_TYPES:
+            return _numbers(inner.typename, rng, count)
+        return [_value(inner, rng) for _ in range(count)]
+    if isinstance(slot, idl.AbstractGenericString):
+        return f"text{rng.integers(1000)}"
+    if isinstance(slot, idl.BasicType):
+        if slot.typename == "boolean":
+            return True
+        return _numbers(slot.typename, rng, 1)[0].item()
+    module = importlib.import_module(".".join(slot.namespaces))
+    return filled(getattr(module, slot.name), int(rng.integers(1 << 30)))
+
+
+def _numbers(typename: str, rng, count: int) -> np.ndarray:
+    dtype = np.dtype(NUMPY_TYPES[typename])
+    if dtype.kind == "f":
+        return rng.uniform(-5, 5, count).astype(dtype)
+    return rng.integers(1, 100, count).astype(dtype)
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, spin: Callable[[], None] | None = None) -> bool:
+    """Spin (or sleep) until ``predicate()`` holds or ``timeout`` seconds pass; return whether it held."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        if spin is not None:
+            spin()
+        else:
+            time.sleep(0.01)
+    return predicate()
