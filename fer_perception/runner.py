@@ -24,10 +24,15 @@ def node_class(executable: str) -> type[Node]:
 
 
 def start_graph(specs: list[NodeSpec]) -> NodeGroup:
-    """Construct every node of ``specs`` in one :class:`NodeGroup`, in order."""
+    """Construct every node of ``specs`` in one :class:`NodeGroup`.
+
+    Nodes are constructed from the last to the first, so that consumers have
+    loaded their models and subscribed before the camera's first frame; they
+    are destroyed from the first to the last, so the camera stops first.
+    """
     group = NodeGroup()
     try:
-        for spec in specs:
+        for spec in reversed(specs):
             group.add(node_class(spec.executable), node_name=spec.name, cli_args=spec.cli_args(),
                       use_global_arguments=False,
                       parameter_overrides=[Parameter(k, value=v) for k, v in spec.overrides.items()])

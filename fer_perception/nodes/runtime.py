@@ -33,8 +33,9 @@ class NodeGroup:
         self.nodes: list[Node] = []
 
     def add(self, node_class: type[Node], **kwargs) -> Node:
+        """Construct a node in this group; nodes added later are destroyed earlier."""
         node = node_class(context=self.context, **kwargs)
-        self.nodes.append(node)
+        self.nodes.insert(0, node)
         self.executor.add_node(node)
         return node
 
@@ -61,7 +62,7 @@ class NodeGroup:
         return thread
 
     def shutdown(self) -> None:
-        """Destroy the nodes in start order (sources first) and end the context."""
+        """Destroy the nodes, the last added first (sources first), and end the context."""
         if getattr(self, "_spin_thread", None) is not None:
             self._stop_spinning.set()
             self._spin_thread.join(timeout=10.0)

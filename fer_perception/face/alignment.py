@@ -1,0 +1,73 @@
+"""Eye-aligned square face crops for the expression models.
+
+A similarity transform (rotation, one scale, translation) puts the eyes level,
+a fixed distance apart and at a fixed height in the crop, so every face reaches
+the classifier at the same pose and scale and is never stretched. The eyes come
+from the mesh when there is one, otherwise from the detector's keypoints (see
+:attr:`fer_perception.face.tracker.Observation.eyes`).
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+EYE_DISTANCE_FRACTION = 0.30
+"""Distance between the eye centres as a fraction of the crop side."""
+EYE_ROW_FRACTION = 0.40
+"""Height of the eye line from the top as a fraction of the crop side; leaves room for brows and chin."""
+
+BORDER_MODES = {"constant": cv2.BORDER_CONSTANT, "replicate": cv2.BORDER_REPLICATE}
+"""How pixels outside the image are filled when a crop reaches past the border."""
+
+
+def alignment_transform(eyes: np.ndarray, crop_size: int) -> np.ndarray:
+    """2 x 3 affine map from image pixels to a ``crop_size`` square crop.
+
+    ``eyes`` is (2, 2): the subject's right eye then left eye, image x/y.
+    """
+    right_eye, left_eye = np.asarray(eyes, dtype=np.float64)
+    delta = left_eye - right_eye
+    distance = float(np.hypot(*delta))
+    if distance <= 0.0:
+        raise ValueError("eye centres coincide; cannot align")
+    scale = EYE_DISTANCE_FRACTION * crop_size / distance
+    cos, sin = delta / distance
+    linear = scale * np.array([[cos, sin], [-sin, cos]])
+    target = np.array([crop_size / 2.0, EYE_ROW_FRACTION * crop_size])
+    offset = target - linear @ ((right_eye + left_eye) / 2.0)
+    return np.hstack([linear, offset[:, None]])
+
+
+def warp_crop(image_rgb: np.ndarray, transform: np.ndarray, crop_size: int, border: str = "constant") -> np.ndarray:
+    """Apply ``transform`` to cut a ``crop_size`` square (same dtype/channels as the image).
+
+    When the crop shrinks the face by more than 2x, the part of the image it
+    covers is area-averaged down first, so large faces do not alias.
+    """
+    transform = np.asarray(transform, dtype=np.float64)
+    scale = float(np.sqrt(abs(np.linalg.det(transform[:, :2]))))
+    if scale < 0.5:
+        image_rgb, transform = _area_reduced(image_rgb, transform, crop_size, scale)
+    return cv2.warpAffine(image_rgb, transform, (crop_size, crop_size), flags=cv2.INTER_LINEAR,
+                          borderMode=BORDER_MODES[border], borderValue=0)
+
+
+def _area_reduced(image_rgb: np.ndarray, transform: np.ndarray, crop_size: int,
+                  scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """The image region under the crop resized by ``scale``, and the transform from it to the crop."""
+    corners = np.array([[0, 0, 1], [crop_size, 0, 1], [0, crop_size, 1], [crop_size, crop_size, 1]], np.float64)
+    covered = corners @ cv2.invertAffineTransform(transform).T
+    height, width = image_rgb.shape[:2]
+    x0, y0 = np.clip(np.floor(covered.min(axis=0)).astype(int) - 1, 0, [width, height])
+    x1, y1 = np.clip(np.ceil(covered.max(axis=0)).astype(int) + 1, 0, [width, height])
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return image_rgb, transform
+    out_w = max(1, round((x1 - x0) * scale))
+    out_h = max(1, round((y1 - y0) * scale))
+    reduced = cv2.resize(image_rgb[y0:y1, x0:x1], (out_w, out_h), interpolation=cv2.INTER_AREA)
+    fx, fy = out_w / (x1 - x0), out_h / (y1 - y0)
+    # Pixel centres: reduced index q maps to image index x0 + (q + 0.5) / f - 0.5.
+    from_reduced = np.array([[1 / fx, 0.0, x0 + 0.5 / fx - 0.5],
+                             [0.0, 1 / fy, y0 + 0.5 / fy - 0.5],
+                             [0.0, 0.0, 1.0]])
+    return reduced, transform @ from_reduced

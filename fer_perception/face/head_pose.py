@@ -1,0 +1,70 @@
+"""Head yaw, pitch and roll from the face mesh.
+
+The mesh's x/y/z (weak perspective, z on the x scale) are matched to MediaPipe's
+canonical face model by a least-squares similarity fit (Umeyama), so no camera
+intrinsics are needed and the angles describe the head relative to the line of
+sight, which is what decides how the face looks. Only rigid points are used
+(eye corners, nose ridge, forehead, cheek contour); mouth and chin move with
+expressions.
+
+Sign conventions (``HeadPose``; "left"/"right" are the subject's own sides):
+
+* yaw > 0: the subject turns to their left, the nose moves to the image's right;
+* pitch > 0: the subject looks up, the nose moves up in the image;
+* roll > 0: the head tilts towards the subject's right shoulder, i.e. the face
+  turns counter-clockwise in the image as displayed.
+
+A frontal, upright face gives about (0, 0, 0); mirroring the image negates yaw
+and roll.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from fer_perception.types import HeadPose
+
+# Canonical face model vertices (cm; x towards the subject's left, y up, z out
+# of the face), from mediapipe/modules/face_geometry/data/canonical_face_model.obj.
+_CANONICAL_POINTS: dict[int, tuple[float, float, float]] = {
+    1: (0.0, -1.126865, 7.475604),        # nose tip
+    4: (0.0, -0.463170, 7.586580),
+    6: (0.0, 2.473255, 5.788627),         # nose bridge
+    9: (0.0, 4.885979, 5.385258),
+    10: (0.0, 8.261778, 4.481535),        # top of forehead
+    33: (-4.445859, 2.663991, 3.173422),  # right eye, outer corner
+    133: (-1.856432, 2.585245, 3.757904),  # right eye, inner corner
+    151: (0.0, 6.545390, 5.027311),
+    168: (0.0, 3.271027, 5.236015),
+    195: (0.0, 1.059413, 6.774605),
+    197: (0.0, 1.728369, 6.316750),
+    234: (-7.664182, 0.673132, -2.435867),  # right cheek contour
+    263: (4.445859, 2.663991, 3.173422),  # left eye, outer corner
+    362: (1.856432, 2.585245, 3.757904),  # left eye, inner corner
+    454: (7.664182, 0.673132, -2.435867),  # left cheek contour
+}
+_INDICES = list(_CANONICAL_POINTS)
+_MODEL = np.array(list(_CANONICAL_POINTS.values()))
+_MODEL_CENTRED = _MODEL - _MODEL.mean(axis=0)
+# Mesh axes (x right, y down, z away from the camera) to the model's (x right, y up, z towards the camera).
+_MESH_TO_MODEL_AXES = np.array([1.0, -1.0, -1.0])
+
+
+def _head_rotation(landmarks: np.ndarray) -> np.ndarray:
+    """3 x 3 rotation taking canonical-model directions to camera directions (x right, y up, z to camera)."""
+    observed = landmarks[_INDICES] * _MESH_TO_MODEL_AXES
+    observed -= observed.mean(axis=0)
+    u, _, vt = np.linalg.svd(_MODEL_CENTRED.T @ observed)
+    reflection = np.sign(np.linalg.det(vt.T @ u.T))
+    return vt.T @ np.diag([1.0, 1.0, reflection]) @ u.T
+
+
+def estimate_head_pose(landmarks: np.ndarray) -> HeadPose:
+    """Yaw, pitch, roll in degrees from 478 x 3 mesh landmarks (pixels).
+
+    The rotation is decomposed as R = R_y(yaw) · R_x(-pitch) · R_z(roll).
+    """
+    rotation = _head_rotation(landmarks)
+    yaw = np.arctan2(rotation[0, 2], rotation[2, 2])
+    pitch = np.arcsin(np.clip(rotation[1, 2], -1.0, 1.0))
+    roll = np.arctan2(rotation[1, 0], rotation[1, 1])
+    return HeadPose(yaw=float(np.degrees(yaw)), pitch=float(np.degrees(pitch)), roll=float(np.degrees(roll)))

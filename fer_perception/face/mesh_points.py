@@ -1,0 +1,33 @@
+"""Named points of MediaPipe's 478-point face mesh and geometry read off them.
+
+Several stages (alignment, tracking, head pose) need the same few landmarks;
+keeping their indices here means the mesh topology is written down once.
+"Right"/"left" are the subject's own sides: for a person facing the camera
+their right eye appears on the image's left.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from fer_perception.types import BoundingBox
+
+MESH_POINT_COUNT = 478
+RIGHT_EYE_CORNERS = (33, 133)
+LEFT_EYE_CORNERS = (362, 263)
+
+
+def eye_centres(landmarks: np.ndarray) -> np.ndarray:
+    """(2, 2) image x/y of the right then the left eye, each the midpoint of its corners.
+
+    Corners rather than iris centres, so gaze does not move the result.
+    """
+    right = landmarks[list(RIGHT_EYE_CORNERS), :2].mean(axis=0)
+    left = landmarks[list(LEFT_EYE_CORNERS), :2].mean(axis=0)
+    return np.stack([right, left])
+
+
+def landmarks_box(landmarks: np.ndarray) -> BoundingBox:
+    """Tight axis-aligned box around all mesh points."""
+    low = landmarks[:, :2].min(axis=0)
+    high = landmarks[:, :2].max(axis=0)
+    return BoundingBox(float(low[0]), float(low[1]), float(high[0] - low[0]), float(high[1] - low[1]))

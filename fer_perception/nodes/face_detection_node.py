@@ -1,0 +1,169 @@
+"""face_detection_node: camera frames in, tracked faces (and, on demand, aligned crops) out.
+
+The subscription callback only stores the newest frame; a worker thread
+decodes it and runs the ROS-free :class:`FaceFrontEnd`, so the node always
+works on the newest frame and counts those it skipped. Bad frames are logged
+(rate-limited, naming the topic and the problem) and skipped; the node never
+dies on input. Crops are computed only while someone subscribes to them.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, fields, replace
+
+import cv2
+import numpy as np
+from fer_msgs.msg import FaceCrops, Faces
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Header
+
+from fer_perception.face.detector import detector_names
+from fer_perception.face.front_end import FaceFrontEnd, FaceFrontEndConfig
+from fer_perception.image_codec import ImageDecodeError, decode_compressed, decode_image
+from fer_perception.latest_slot import LatestSlot
+from fer_perception.nodes.messages import crops_msg, faces_msg
+from fer_perception.nodes.parameters import Param, declare_parameters
+from fer_perception.nodes.qos import NEWEST_FRAME_QOS, reliable
+from fer_perception.nodes.runtime import node_main
+
+DEFAULTS = FaceFrontEndConfig()
+
+FRONT_END_PARAMS = [
+    Param("detector", DEFAULTS.detector, "Face detector backend.", choices=detector_names()),
+    Param("max_faces", DEFAULTS.max_faces, "Most faces tracked at once.", min=1, max=20),
+    Param("min_detection_confidence", DEFAULTS.min_detection_confidence,
+          "Detector score below which a face is ignored.", min=0.0, max=1.0),
+    Param("min_mesh_confidence", DEFAULTS.min_mesh_confidence,
+          "Face mesh confidence below which a fit is rejected.", min=0.0, max=1.0),
+    Param("min_hits", DEFAULTS.min_hits, "Frames a new face must be seen before it is reported.", min=1, max=100),
+    Param("max_misses", DEFAULTS.max_misses, "Frames a face may go unseen before its track is lost.",
+          min=0, max=1000),
+    Param("detect_interval", DEFAULTS.detect_interval,
+          "Run the full-frame detector at least every this many frames.", min=1, max=1000),
+    Param("crop_size", DEFAULTS.crop_size, "Side of the aligned face crops in pixels.", min=16, max=1024),
+    Param("crop_border", DEFAULTS.crop_border, "Fill of crops reaching past the image border.",
+          choices=("constant", "replicate")),
+    Param("deterministic_ids", DEFAULTS.deterministic_ids, "Ids f0, f1, ... in order of appearance "
+          "(tests, replay) instead of short unique ids."),
+]
+NODE_PARAMS = [
+    Param("input_transport", "raw", "Subscribe to sensor_msgs/Image on 'image' (raw) or to "
+          "sensor_msgs/CompressedImage on '<image>/compressed' (compressed).", choices=("raw", "compressed"),
+          read_only=True),
+]
+
+
+@dataclass
+class FrameCounters:
+    """What happened to the frames that reached the node."""
+
+    received: int = 0
+    processed: int = 0
+    rejected: int = 0
+
+
+class FaceDetectionNode(Node):
+    """Thin ROS shell around :class:`FaceFrontEnd`: decode, process, publish with the source header."""
+
+    def __init__(self, node_name: str = "face_detection", **kwargs):
+        super().__init__(node_name, **kwargs)
+        values = declare_parameters(self, FRONT_END_PARAMS + NODE_PARAMS)
+        self.front_end_config = replace(DEFAULTS, **{p.name: values[p.name] for p in FRONT_END_PARAMS})
+        self.front_end = FaceFrontEnd(self.front_end_config)
+        self._pending_config: FaceFrontEndConfig | None = None
+        self.add_on_set_parameters_callback(self._on_parameters)
+        self.faces_pub = self.create_publisher(Faces, "faces", reliable(10))
+        self.crops_pub = self.create_publisher(FaceCrops, "face_crops", reliable(10))
+        self.frames: LatestSlot[Image | CompressedImage] = LatestSlot()
+        self.counters = FrameCounters()
+        if values["input_transport"] == "compressed":
+            self.input_topic = self.resolve_topic_name("image") + "/compressed"
+            self.create_subscription(CompressedImage, self.input_topic, self._on_frame, NEWEST_FRAME_QOS)
+        else:
+            self.input_topic = self.resolve_topic_name("image")
+            self.create_subscription(Image, "image", self._on_frame, NEWEST_FRAME_QOS)
+        self._running = True
+        self._worker = threading.Thread(target=self._work, name="face_detection_worker", daemon=True)
+        self._worker.start()
+        self.get_logger().info(f"detecting faces on {self.input_topic} with {self.front_end_config.detector}")
+
+    @property
+    def frames_skipped(self) -> int:
+        return self.frames.skipped
+
+    def _on_frame(self, msg: Image | CompressedImage) -> None:
+        self.counters.received += 1
+        self.frames.put(msg)
+
+    def _on_parameters(self, changes: list[Parameter]) -> SetParametersResult:
+        """Validate front-end changes as a whole; an accepted change restarts tracking."""
+        names = {f.name for f in fields(FaceFrontEndConfig)}
+        updates = {p.name: p.value for p in changes if p.name in names}
+        if not updates:
+            return SetParametersResult(successful=True)
+        try:
+            config = replace(self.front_end_config, **updates)
+        except ValueError as error:
+            return SetParametersResult(successful=False, reason=str(error))
+        self._pending_config = config
+        return SetParametersResult(successful=True)
+
+    def _work(self) -> None:
+        while self._running:
+            msg = self.frames.take(timeout=0.2)
+            if msg is None:
+                continue
+            try:
+                self._process(msg)
+            except Exception as error:  # noqa: BLE001 - the node must survive any frame
+                self.counters.rejected += 1
+                self.get_logger().error(f"{self.input_topic}: frame failed: {error!r}", throttle_duration_sec=5.0)
+
+    def _apply_pending_config(self) -> None:
+        config, self._pending_config = self._pending_config, None
+        if config is None:
+            return
+        self.front_end.close()
+        self.front_end_config = config
+        self.front_end = FaceFrontEnd(config)
+        self.get_logger().info("face front-end parameters changed: tracking restarted")
+
+    def _process(self, msg: Image | CompressedImage) -> None:
+        self._apply_pending_config()
+        try:
+            image_rgb = cv2.cvtColor(self._decode(msg), cv2.COLOR_BGR2RGB)
+        except ImageDecodeError as error:
+            self.counters.rejected += 1
+            self.get_logger().warning(f"{self.input_topic}: skipping frame: {error}", throttle_duration_sec=5.0)
+            return
+        header: Header = msg.header
+        frame = self.front_end.process(image_rgb, header.stamp.sec * 1_000_000_000 + header.stamp.nanosec)
+        self.faces_pub.publish(faces_msg(frame, header))
+        if self.crops_pub.get_subscription_count() > 0:
+            crops = [self.front_end.crop(image_rgb, face) for face in frame.faces]
+            self.crops_pub.publish(crops_msg(frame, crops, header))
+        self.counters.processed += 1
+
+    @staticmethod
+    def _decode(msg: Image | CompressedImage) -> np.ndarray:
+        if isinstance(msg, CompressedImage):
+            return decode_compressed(msg.format, msg.data)
+        return decode_image(msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian, msg.data)
+
+    def destroy_node(self) -> None:
+        self._running = False
+        self.frames.close()
+        self._worker.join(timeout=10.0)
+        self.front_end.close()
+        self.get_logger().info(f"frames received {self.counters.received}, processed {self.counters.processed}, "
+                               f"skipped {self.frames_skipped}, rejected {self.counters.rejected}")
+        super().destroy_node()
+
+
+main = node_main(FaceDetectionNode)
+
+if __name__ == "__main__":
+    main()
