@@ -21,9 +21,8 @@ def eye_centres(landmarks: np.ndarray) -> np.ndarray:
 
     Corners rather than iris centres, so gaze does not move the result.
     """
-    right = landmarks[list(RIGHT_EYE_CORNERS), :2].mean(axis=0)
-    left = landmarks[list(LEFT_EYE_CORNERS), :2].mean(axis=0)
-    return np.stack([right, left])
+    corners = landmarks[[*RIGHT_EYE_CORNERS, *LEFT_EYE_CORNERS], :2]
+    return corners.reshape(2, 2, 2).mean(axis=1)
 
 
 def landmarks_box(landmarks: np.ndarray) -> BoundingBox:

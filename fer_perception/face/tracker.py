@@ -22,6 +22,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -47,7 +48,7 @@ class Observation:
     keypoints: np.ndarray | None = None
     """(6, 2) detector keypoints in pixels, when the observation came from a detector."""
 
-    @property
+    @cached_property
     def eyes(self) -> np.ndarray | None:
         """(2, 2) right then left eye centre: from the mesh, else the detector keypoints, else None."""
         if self.landmarks is not None:
