@@ -41,7 +41,8 @@ class BoundingBox:
 
 @dataclass(frozen=True)
 class HeadPose:
-    """Head rotation in degrees: yaw (+ = subject turns to their left), pitch (+ = up), roll."""
+    """Head rotation in degrees: yaw (+ = the person turns to their left), pitch (+ = looks up),
+    roll (+ = head tilts towards the person's right shoulder, counter-clockwise in the image)."""
 
     yaw: float = 0.0
     pitch: float = 0.0

@@ -234,15 +234,15 @@ def test_head_pose_follows_where_the_nose_points(front_end_factory):
     assert estimate_head_pose(raised).pitch - base.pitch == pytest.approx(20, abs=2)
 
 
+def found_ids(front_end_factory, image: np.ndarray) -> list[str]:
+    return ids(run(front_end_factory(min_hits=1), [image])[0])
+
+
 def test_frames_of_any_size(front_end_factory):
     group = read_image("multi_face.jpg")
     large = cv2.resize(group, (1920, 1280), interpolation=cv2.INTER_CUBIC)
-    assert len(single_face_count(front_end_factory, large)) == 5
-    assert single_face_count(front_end_factory, np.zeros((9, 7, 3), np.uint8)) == []
-
-
-def single_face_count(front_end_factory, image: np.ndarray) -> list[str]:
-    return ids(run(front_end_factory(min_hits=1), [image])[0])
+    assert len(found_ids(front_end_factory, large)) == 5
+    assert found_ids(front_end_factory, np.zeros((9, 7, 3), np.uint8)) == []
 
 
 def test_large_face_crop_matches_small_face_crop(front_end_factory):

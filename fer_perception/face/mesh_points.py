@@ -11,7 +11,6 @@ import numpy as np
 
 from fer_perception.types import BoundingBox
 
-MESH_POINT_COUNT = 478
 RIGHT_EYE_CORNERS = (33, 133)
 LEFT_EYE_CORNERS = (362, 263)
 
