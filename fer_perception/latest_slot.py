@@ -44,3 +44,24 @@ class LatestSlot(Generic[T]):
         with self._condition:
             self._closed = True
             self._condition.notify_all()
+
+
+class SequenceGaps:
+    """Counts messages a subscriber never saw, from the publishers' sequence numbers.
+
+    With a keep-last-1 subscription, frames that arrive while the node is
+    busy are overwritten before any callback sees them; the gap in the
+    publisher's sequence numbers is the only trace they leave.
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[bytes, int] = {}
+        self.missed = 0
+
+    def observe(self, publisher: bytes, sequence: int | None) -> None:
+        if sequence is None:
+            return
+        last = self._last.get(publisher)
+        if last is not None and sequence > last + 1:
+            self.missed += sequence - last - 1
+        self._last[publisher] = sequence

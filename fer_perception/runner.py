@@ -2,7 +2,8 @@
 
 It reads the same description as ``launch/fer.launch.py`` (``config/graph.yaml``),
 constructs the same node classes with the same parameter files and
-remappings, and spins them in one multi-threaded executor. Arguments use the
+remappings, and spins them in one executor (see ``NodeGroup`` for why it
+is single-threaded). Arguments use the
 launch syntax: ``fer-run source:=clip.mp4 monitor:=true``.
 """
 from __future__ import annotations

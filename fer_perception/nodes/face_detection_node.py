@@ -23,7 +23,7 @@ from std_msgs.msg import Header
 from fer_perception.face.detector import detector_names
 from fer_perception.face.front_end import FaceFrontEnd, FaceFrontEndConfig
 from fer_perception.image_codec import ImageDecodeError, decode_compressed, decode_image
-from fer_perception.latest_slot import LatestSlot
+from fer_perception.latest_slot import LatestSlot, SequenceGaps
 from fer_perception.nodes.messages import crops_msg, faces_msg
 from fer_perception.nodes.parameters import Param, declare_parameters
 from fer_perception.nodes.qos import NEWEST_FRAME_QOS, reliable
@@ -78,6 +78,7 @@ class FaceDetectionNode(Node):
         self.faces_pub = self.create_publisher(Faces, "faces", reliable(10))
         self.crops_pub = self.create_publisher(FaceCrops, "face_crops", reliable(10))
         self.frames: LatestSlot[Image | CompressedImage] = LatestSlot()
+        self.unseen = SequenceGaps()
         self.counters = FrameCounters()
         if values["input_transport"] == "compressed":
             self.input_topic = self.resolve_topic_name("image") + "/compressed"
@@ -92,10 +93,12 @@ class FaceDetectionNode(Node):
 
     @property
     def frames_skipped(self) -> int:
-        return self.frames.skipped
+        """Frames never processed: overwritten in the DDS queue or in the slot while the node was busy."""
+        return self.unseen.missed + self.frames.skipped
 
-    def _on_frame(self, msg: Image | CompressedImage) -> None:
+    def _on_frame(self, msg: Image | CompressedImage, info: dict) -> None:
         self.counters.received += 1
+        self.unseen.observe(info["publisher_gid"]["data"], info.get("publication_sequence_number"))
         self.frames.put(msg)
 
     def _on_parameters(self, changes: list[Parameter]) -> SetParametersResult:
