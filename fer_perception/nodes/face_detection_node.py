@@ -63,6 +63,7 @@ class FrameCounters:
     received: int = 0
     processed: int = 0
     rejected: int = 0
+    crops_published: int = 0
 
 
 class FaceDetectionNode(Node):
@@ -148,6 +149,7 @@ class FaceDetectionNode(Node):
         if self.crops_pub.get_subscription_count() > 0:
             crops = [self.front_end.crop(image_rgb, face) for face in frame.faces]
             self.crops_pub.publish(crops_msg(frame, crops, header))
+            self.counters.crops_published += 1
         self.counters.processed += 1
 
     @staticmethod
