@@ -5,7 +5,7 @@ SETUP_STAMP := install/local_setup.bash
 PYTEST_ARGS ?=
 ARGS ?=
 
-.PHONY: setup run test build clean
+.PHONY: setup run test bench clean
 
 setup:
 	bash scripts/setup.sh
@@ -25,3 +25,7 @@ test:
 
 clean:
 	rm -rf build install log out .pytest_cache
+
+# Benchmarks (see docs/benchmarks.md); QUICK=1 for the reduced set.
+bench: $(SETUP_STAMP)
+	$(ENV) python -m bench.run_bench $(if $(QUICK),--quick)

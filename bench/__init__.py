@@ -1,0 +1,1 @@
+"""Benchmarks of fer_perception (``make bench``): speed, latency, accuracy and stability."""

@@ -1,0 +1,44 @@
+"""The benchmark's input frames, made from the real media in ``$FER_DATA_DIR/media``."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from fer_perception.paths import data_dir
+
+
+def media(name: str):
+    path = data_dir() / "media" / name
+    if not path.is_file():
+        raise SystemExit(f"benchmark data missing: {path} (set FER_DATA_DIR)")
+    return path
+
+
+def video_frames(name: str) -> list[np.ndarray]:
+    capture = cv2.VideoCapture(str(media(name)))
+    frames = []
+    while (result := capture.read())[0]:
+        frames.append(result[1])
+    return frames
+
+
+def letterbox(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """``image`` scaled to fit ``width`` x ``height``, centred on black, aspect kept."""
+    scale = min(width / image.shape[1], height / image.shape[0])
+    resized = cv2.resize(image, (round(image.shape[1] * scale), round(image.shape[0] * scale)),
+                         interpolation=cv2.INTER_AREA)
+    canvas = np.zeros((height, width, 3), np.uint8)
+    y, x = (height - resized.shape[0]) // 2, (width - resized.shape[1]) // 2
+    canvas[y:y + resized.shape[0], x:x + resized.shape[1]] = resized
+    return canvas
+
+
+def one_face_640x480() -> list[np.ndarray]:
+    """The single-face clip, letterboxed to 640x480 (BGR)."""
+    return [letterbox(f, 640, 480) for f in video_frames("single_face.mp4")]
+
+
+def five_faces_640x480(count: int) -> list[np.ndarray]:
+    """The five-person photo at 640x480, shifted by a few pixels per frame so that every frame differs."""
+    photo = letterbox(cv2.imread(str(media("multi_face.jpg"))), 640, 480)
+    return [np.roll(photo, (i % 7) - 3, axis=1) for i in range(count)]
