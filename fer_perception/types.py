@@ -92,3 +92,30 @@ class FaceFrame:
     image_height: int
     faces: list[TrackedFace] = field(default_factory=list)
     lost: list[str] = field(default_factory=list)
+
+
+AU_NUMBERS: tuple[int, ...] = (1, 2, 4, 5, 6, 9, 10, 12, 14, 15, 17, 20, 25, 26, 43)
+"""FACS numbers of the estimated action units, in the order of every AU array."""
+
+
+@dataclass
+class ActionUnits:
+    """AU intensities (FACS 0-5) and eye closure of one face in one frame.
+
+    Arrays follow ``AU_NUMBERS``. An AU whose ``estimated`` flag is False was
+    not measured in this frame (head turned too far, face too small) and its
+    intensity must be ignored, not read as 0. Eye closure is 0 (open) to 1
+    (closed) per eye, the person's own left and right.
+    """
+
+    intensity: np.ndarray
+    estimated: np.ndarray
+    confidence: np.ndarray
+    left_eye_closure: float = 0.0
+    right_eye_closure: float = 0.0
+    eyes_estimated: bool = False
+
+    def value(self, au: int) -> float | None:
+        """Intensity of AU ``au`` (a FACS number), or None when not estimated."""
+        index = AU_NUMBERS.index(au)
+        return float(self.intensity[index]) if self.estimated[index] else None

@@ -49,7 +49,7 @@ _MODEL_CENTRED = _MODEL - _MODEL.mean(axis=0)
 _MESH_TO_MODEL_AXES = np.array([1.0, -1.0, -1.0])
 
 
-def _head_rotation(landmarks: np.ndarray) -> np.ndarray:
+def head_rotation(landmarks: np.ndarray) -> np.ndarray:
     """3 x 3 rotation taking canonical-model directions to camera directions (x right, y up, z to camera)."""
     observed = landmarks[_INDICES] * _MESH_TO_MODEL_AXES
     observed -= observed.mean(axis=0)
@@ -63,7 +63,7 @@ def estimate_head_pose(landmarks: np.ndarray) -> HeadPose:
 
     The rotation is decomposed as R = R_y(yaw) · R_x(-pitch) · R_z(roll).
     """
-    rotation = _head_rotation(landmarks)
+    rotation = head_rotation(landmarks)
     yaw = np.arctan2(rotation[0, 2], rotation[2, 2])
     pitch = np.arcsin(np.clip(rotation[1, 2], -1.0, 1.0))
     roll = np.arctan2(rotation[1, 0], rotation[1, 1])

@@ -1,0 +1,1 @@
+"""Facial action units (AUs) and eye closure, estimated per tracked face."""
