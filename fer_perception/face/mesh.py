@@ -26,6 +26,7 @@ from __future__ import annotations
 import cv2
 import mediapipe as mp
 import numpy as np
+from mediapipe.framework.formats import landmark_pb2
 
 from fer_perception.types import BoundingBox
 
@@ -101,8 +102,31 @@ class FaceMeshFitter:
         result = mesh.process(region)
         if not result.multi_face_landmarks:
             return None
-        normalised = np.array([(p.x, p.y, p.z) for p in result.multi_face_landmarks[0].landmark])
-        landmarks = normalised * (self._region_size / scale)
-        landmarks[:, 0] += centre_x - side / 2
-        landmarks[:, 1] += centre_y - side / 2
-        return landmarks
+        # Normalised region coordinates (z on the x scale) to image pixels.
+        origin = np.array([centre_x - side / 2, centre_y - side / 2, 0.0])
+        return landmark_array(result.multi_face_landmarks[0]) * side + origin
+
+
+_RECORD_TAGS = np.array([0x0A, 0x0F, 0x0D, 0x15, 0x1D], np.uint8)
+"""Protobuf bytes of one serialised landmark with only x, y, z set: field 1 with length 15, then the
+tags of float fields 1, 2 and 3 (x, y, z)..."""
+_RECORD_TAG_COLUMNS = [0, 1, 2, 7, 12]
+"""...at these offsets of the 17-byte record; the floats fill the other 12 bytes."""
+_RECORD_FLOAT_COLUMNS = [3, 4, 5, 6, 8, 9, 10, 11, 13, 14, 15, 16]
+_RECORD_SIZE = 17
+
+
+def landmark_array(landmark_list: landmark_pb2.NormalizedLandmarkList) -> np.ndarray:
+    """(N, 3) float64 x/y/z of a landmark list, exactly the values its fields hold.
+
+    Reading 478 landmarks field by field costs about 0.3 ms in Python. MediaPipe's face mesh sets
+    only x, y and z, so the serialised list is a run of fixed 17-byte records that numpy reads in
+    about 25 us; a list laid out any other way (visibility or presence set) is read field by field.
+    """
+    raw = np.frombuffer(landmark_list.SerializeToString(), np.uint8)
+    count = len(landmark_list.landmark)
+    if raw.size == count * _RECORD_SIZE:
+        records = raw.reshape(count, _RECORD_SIZE)
+        if (records[:, _RECORD_TAG_COLUMNS] == _RECORD_TAGS).all():
+            return records[:, _RECORD_FLOAT_COLUMNS].view("<f4").astype(np.float64)
+    return np.array([(p.x, p.y, p.z) for p in landmark_list.landmark], dtype=np.float64).reshape(count, 3)
