@@ -15,9 +15,9 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from bench import stages
+from bench import action_units, stages
 
-SECTIONS = {"stages": stages.run}
+SECTIONS = {"stages": stages.run, "action_units": action_units.run}
 RESULTS = Path(__file__).resolve().parent / "results"
 PACKAGES = ("ros-rclpy", "mediapipe", "torch", "numpy", "opencv-contrib-python", "rosbags")
 

@@ -109,7 +109,6 @@ def run(quick: bool) -> list[Figure]:
                    goal="<= 1.3", met=ratio <= 1.3, issue=7),
         ]
     figures += [
-        missing(SECTION, "AUs + eyes per face", "ms", "< 1 ms on top of the mesh", 3),
         missing(SECTION, "emotion classifier batch 1", "ms", "<= 3 ms", 8),
         missing(SECTION, "smoothing + events per frame", "ms", "", 4),
     ]

@@ -1,0 +1,55 @@
+"""Action units: cost per face on top of the mesh, and AU -> expression ROC AUCs on FER2013's test split."""
+from __future__ import annotations
+
+import time
+
+import cv2
+import numpy as np
+
+from bench.figures import Figure, median_p95
+from bench.frames import one_face_640x480
+from fer_perception.au.estimators import create_au_estimator
+from fer_perception.au.validate import GOALS, expression_aucs
+from fer_perception.face.front_end import FaceFrontEnd, FaceFrontEndConfig
+from fer_perception.paths import config_path, data_dir
+
+
+def au_cost(quick: bool) -> list[Figure]:
+    frames = [cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for f in one_face_640x480()]
+    front_end = FaceFrontEnd(FaceFrontEndConfig(min_hits=1))
+    faces = [face for i, f in enumerate(frames) for face in front_end.process(f, i).faces]
+    front_end.close()
+    estimator = create_au_estimator(config_path("action_units.yaml"))
+    samples = []
+    for _ in range(2 if quick else 10):
+        for face in faces:
+            start = time.perf_counter()
+            estimator.estimate(face.track_id, face.landmarks, face.head_pose)
+            samples.append(time.perf_counter() - start)
+    median, p95 = median_p95(samples)
+    return [Figure("stages", "AUs + eyes per face (geometry) median", median, "ms", "< 1", median < 1.0, 3),
+            Figure("stages", "AUs + eyes per face (geometry) p95", p95, "ms", issue=3)]
+
+
+def au_accuracy(quick: bool) -> list[Figure]:
+    path = data_dir() / "fer2013" / "fer2013.npz"
+    if not path.is_file():
+        raise SystemExit(f"benchmark data missing: {path}")
+    data = np.load(path)
+    test = np.flatnonzero(data["split"] == list(data["split_names"]).index("test"))
+    if quick:
+        test = test[:600]
+    estimator = create_au_estimator(config_path("action_units.yaml"), "geometry")
+    aucs, found = expression_aucs(estimator, data["images"][test], data["labels"][test].astype(int),
+                                  [str(c) for c in data["classes"]])
+    note = f"FER2013 test split, {len(test)} faces" + (" (quick subset)" if quick else "")
+    figures = [Figure("accuracy", "face mesh found on FER2013 test faces", found * 100, "%", issue=3, note=note)]
+    for (au, expression), auc in aucs.items():
+        goal = GOALS.get((au, expression))
+        figures.append(Figure("accuracy", f"ROC AUC AU{au} -> {expression}", auc, "",
+                              f">= {goal}" if goal else "", (auc >= goal) if goal else None, 3, note))
+    return figures
+
+
+def run(quick: bool) -> list[Figure]:
+    return au_cost(quick) + au_accuracy(quick)
