@@ -119,3 +119,35 @@ class ActionUnits:
         """Intensity of AU ``au`` (a FACS number), or None when not estimated."""
         index = AU_NUMBERS.index(au)
         return float(self.intensity[index]) if self.estimated[index] else None
+
+
+EMOTION_LABELS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+"""Emotion classes in the order of every probability array (FER2013's order)."""
+
+
+class EventPhase:
+    """Phases of an :class:`ExpressionEvent` (the values of ``fer_msgs/Event``)."""
+
+    ONSET = 0
+    OFFSET = 1
+    INSTANT = 2
+
+
+@dataclass(frozen=True)
+class ExpressionEvent:
+    """An event of one face: an episode's onset or offset, or a momentary event.
+
+    Onset and offset of one episode share ``event_id``. Stamps are source-image
+    stamps in nanoseconds; at onset ``end_ns`` is 0 and ``duration_s`` 0.
+    """
+
+    event_id: int
+    face_id: str
+    kind: str
+    phase: int
+    detail: str
+    start_ns: int
+    end_ns: int
+    duration_s: float
+    peak: float
+    mean: float
