@@ -1,0 +1,200 @@
+"""The expression stage of the core: faces in, per-person expressions and events out.
+
+For all faces of a frame it estimates AUs and eye closure, classifies emotion
+(the learned classifier on the aligned crops in one batch, the FACS mapping
+from the AUs, fused), smooths everything per track in seconds, and detects
+events. Track state is created when a track first appears and dropped when
+it is lost, so memory stays bounded however many people come and go. The
+expression node and the offline analyser both run this class, so they give
+the same answers on the same frames.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import yaml
+
+from fer_perception.au.estimators import AUEstimator, create_au_estimator
+from fer_perception.emotion.facs import FacsMapping
+from fer_perception.emotion.fusion import Circumplex, coarse_to_fine_label, fuse
+from fer_perception.events import EventConfig, FaceEvents
+from fer_perception.paths import config_path
+from fer_perception.smoothing import ExponentialSmoother, FrameAttentionSmoother, LabelHysteresis
+from fer_perception.types import ActionUnits, ExpressionEvent, FaceFrame, TrackedFace
+
+NS = 1_000_000_000
+
+
+class EmotionModel(Protocol):
+    """What the pipeline needs of a learned classifier: probabilities for a batch of aligned crops."""
+
+    def predict(self, crops: list[np.ndarray]) -> np.ndarray:
+        """N x 7 probabilities over ``EMOTION_LABELS``."""
+
+
+@dataclass(frozen=True)
+class SmoothingConfig:
+    emotion_method: str
+    emotion_tau_s: float
+    attention_window_s: float
+    label_margin: float
+    label_min_dwell_s: float
+    au_tau_s: float
+    eyes_tau_s: float
+
+    def __post_init__(self) -> None:
+        if self.emotion_method not in ("ema", "attention"):
+            raise ValueError(f"smoothing.emotion_method {self.emotion_method!r} is not one of ema, attention")
+
+
+@dataclass
+class FaceExpression:
+    """Everything the expression message carries for one face in one frame."""
+
+    face_id: str
+    aus: ActionUnits
+    au_smoothed: np.ndarray
+    eye_closure_smoothed: tuple[float, float]  # left, right
+    emotion: np.ndarray | None = None
+    emotion_smoothed: np.ndarray | None = None
+    label: int = 0
+    label_smoothed: int = 0
+    confidence: float = 0.0
+    valence: float = 0.0
+    arousal: float = 0.0
+    valence_smoothed: float = 0.0
+    arousal_smoothed: float = 0.0
+    valence_arousal_confidence: float = 0.0
+
+
+@dataclass
+class ExpressionFrame:
+    """The expression stage's output for one frame."""
+
+    stamp_ns: int
+    expressions: list[FaceExpression]
+    events: list[ExpressionEvent]
+
+
+class TrackState:
+    """Per-person smoothers and event detectors."""
+
+    def __init__(self, face_id: str, smoothing: SmoothingConfig, events: EventConfig, ids: itertools.count):
+        self.events = FaceEvents(face_id, events, ids)
+        self.aus = ExponentialSmoother(smoothing.au_tau_s)
+        self.eyes = ExponentialSmoother(smoothing.eyes_tau_s)
+        self.valence_arousal = ExponentialSmoother(smoothing.emotion_tau_s)
+        self.label = LabelHysteresis(smoothing.label_margin, smoothing.label_min_dwell_s)
+        self.emotion: ExponentialSmoother | FrameAttentionSmoother = (
+            ExponentialSmoother(smoothing.emotion_tau_s) if smoothing.emotion_method == "ema"
+            else FrameAttentionSmoother(smoothing.attention_window_s))
+        self.last_confidence = 0.0
+
+    def smooth_emotion(self, probabilities: np.ndarray, stamp_s: float, quality: float) -> np.ndarray:
+        if isinstance(self.emotion, FrameAttentionSmoother):
+            return self.emotion.update(probabilities, stamp_s, quality)
+        return self.emotion.update(probabilities, stamp_s)
+
+
+class ExpressionPipeline:
+    """AUs, eyes, emotion, smoothing and events for every face of every frame."""
+
+    def __init__(self, au_estimator: AUEstimator, classifier: EmotionModel | None, emotion_config: dict,
+                 expression_config: dict):
+        self.au_estimator = au_estimator
+        self.classifier = classifier
+        self.facs = FacsMapping.from_dict(emotion_config["facs"])
+        self.circumplex = Circumplex.from_dict(emotion_config["circumplex"])
+        self.fusion_weights = (float(emotion_config["fusion"]["learned"]), float(emotion_config["fusion"]["facs"]))
+        self.coarse_to_fine = bool(emotion_config.get("coarse_to_fine", False))
+        self.smoothing = SmoothingConfig(**expression_config["smoothing"])
+        self.event_config = EventConfig.from_dict(expression_config["events"])
+        self._ids = itertools.count()
+        self.tracks: dict[str, TrackState] = {}
+
+    @property
+    def needs_crops(self) -> bool:
+        return (self.classifier is not None and self.fusion_weights[0] > 0) or self.au_estimator.needs_crop
+
+    def process(self, frame: FaceFrame, crops: list[np.ndarray] | None = None) -> ExpressionFrame:
+        """``crops[i]`` is the aligned crop of ``frame.faces[i]`` (needed when :attr:`needs_crops`)."""
+        stamp_ns, stamp_s = frame.stamp_ns, frame.stamp_ns / NS
+        events: list[ExpressionEvent] = []
+        for face_id in frame.lost:
+            events += self._drop(face_id, stamp_ns)
+        faces = [f for f in frame.faces if f.landmarks is not None]
+        if self.needs_crops and (crops is None or len(crops) != len(frame.faces)):
+            raise ValueError("the expression stage needs one aligned crop per face")
+        face_crops = [crops[i] for i, f in enumerate(frame.faces) if f.landmarks is not None] if crops else None
+        learned = self._classify(face_crops)
+        expressions = []
+        for index, face in enumerate(faces):
+            state = self.tracks.get(face.track_id)
+            if state is None:
+                state = self.tracks[face.track_id] = TrackState(face.track_id, self.smoothing, self.event_config,
+                                                                self._ids)
+                events.append(state.events.appeared(stamp_ns, face.detection_confidence))
+            state.last_confidence = face.detection_confidence
+            crop = face_crops[index] if face_crops else None
+            units = self.au_estimator.estimate(face.track_id, face.landmarks, face.head_pose, crop)
+            expression = self._expression(face, units, learned[index] if learned is not None else None, state,
+                                          stamp_s)
+            expressions.append(expression)
+            events += state.events.update(stamp_ns, expression.emotion_smoothed, expression.au_smoothed,
+                                          units.estimated, units)
+        return ExpressionFrame(stamp_ns, expressions, events)
+
+    def close(self, stamp_ns: int) -> list[ExpressionEvent]:
+        """Offsets of every open episode of every track, ended at ``stamp_ns`` (shutdown)."""
+        events = []
+        for state in self.tracks.values():
+            events += state.events.close(stamp_ns)
+        return events
+
+    def _drop(self, face_id: str, stamp_ns: int) -> list[ExpressionEvent]:
+        state = self.tracks.pop(face_id, None)
+        self.au_estimator.drop(face_id)
+        return state.events.lost(stamp_ns, state.last_confidence) if state else []
+
+    def _classify(self, crops: list[np.ndarray] | None) -> np.ndarray | None:
+        if self.classifier is None or self.fusion_weights[0] <= 0 or not crops:
+            return None
+        return self.classifier.predict(crops)
+
+    def _expression(self, face: TrackedFace, units: ActionUnits, learned: np.ndarray | None, state: TrackState,
+                    stamp_s: float) -> FaceExpression:
+        au_smoothed = state.aus.update(units.intensity, stamp_s)
+        eyes = state.eyes.update(np.array([units.left_eye_closure, units.right_eye_closure]), stamp_s)
+        expression = FaceExpression(face.track_id, units, au_smoothed, (float(eyes[0]), float(eyes[1])))
+        probabilities = fuse([(learned, self.fusion_weights[0]), (self.facs.probabilities(units),
+                                                                  self.fusion_weights[1])])
+        if probabilities is None:
+            return expression
+        smoothed = state.smooth_emotion(probabilities, stamp_s, face.quality.score)
+        pick = coarse_to_fine_label if self.coarse_to_fine else (lambda p: int(np.argmax(p)))
+        expression.emotion, expression.emotion_smoothed = probabilities, smoothed
+        expression.label = pick(probabilities)
+        expression.label_smoothed = state.label.update(smoothed, stamp_s)
+        expression.confidence = float(smoothed[expression.label_smoothed])
+        expression.valence, expression.arousal, expression.valence_arousal_confidence = \
+            self.circumplex.valence_arousal(probabilities)
+        va = state.valence_arousal.update(np.array([expression.valence, expression.arousal]), stamp_s)
+        expression.valence_smoothed, expression.arousal_smoothed = float(va[0]), float(va[1])
+        return expression
+
+
+def load_yaml(path: Path) -> dict:
+    return yaml.safe_load(Path(path).read_text())
+
+
+def pipeline_from_config(classifier: EmotionModel | None, au_config: Path | None = None,
+                         emotion_config: Path | None = None, expression_config: Path | None = None,
+                         au_estimator: str | None = None) -> ExpressionPipeline:
+    """The pipeline as configured in ``config/`` (each file overridable)."""
+    return ExpressionPipeline(create_au_estimator(au_config or config_path("action_units.yaml"), au_estimator),
+                              classifier, load_yaml(emotion_config or config_path("emotion.yaml")),
+                              load_yaml(expression_config or config_path("expression.yaml")))
