@@ -28,7 +28,10 @@ setup(
             "camera_node = fer_perception.nodes.camera_node:main",
             "face_detection_node = fer_perception.nodes.face_detection_node:main",
             "monitor_node = fer_perception.nodes.monitor_node:main",
+            "expression_node = fer_perception.nodes.expression_node:main",
+            "behaviour_example_node = fer_perception.nodes.behaviour_example_node:main",
             "fer-run = fer_perception.runner:main",
+            "fer-train-au = fer_perception.au.train_au:main",
         ],
     },
 )

@@ -4,27 +4,49 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from fer_perception.types import TrackedFace
+from fer_perception.expression_pipeline import FaceExpression
+from fer_perception.types import AU_NUMBERS, EMOTION_LABELS, TrackedFace
 
 # One colour per track, stable for an id (BGR).
 PALETTE = [(0, 200, 255), (255, 120, 0), (80, 220, 80), (200, 80, 255), (0, 80, 255), (255, 220, 0)]
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+BAR_WIDTH, BAR_HEIGHT = 40, 7
 
 
 def track_colour(track_id: str) -> tuple[int, int, int]:
     return PALETTE[sum(map(ord, track_id)) % len(PALETTE)]
 
 
-def draw_faces(image: np.ndarray, faces: list[TrackedFace]) -> None:
-    """Draw box, id, head pose and mesh points of each face onto the BGR ``image`` in place."""
+def draw_faces(image: np.ndarray, faces: list[TrackedFace],
+               expressions: dict[str, FaceExpression] | None = None) -> None:
+    """Draw box, id, mesh points and, where known, label and AU bars of each face onto the BGR image."""
     for face in faces:
         colour = track_colour(face.track_id)
         box = face.box
-        top_left = (int(box.x), int(box.y))
-        cv2.rectangle(image, top_left, (int(box.x + box.width), int(box.y + box.height)), colour, 2)
+        x0, y0 = int(box.x), int(box.y)
+        x1, y1 = int(box.x + box.width), int(box.y + box.height)
+        cv2.rectangle(image, (x0, y0), (x1, y1), colour, 2)
         if face.landmarks is not None:
             for x, y in face.landmarks[::4, :2].astype(int):
                 cv2.circle(image, (int(x), int(y)), 1, colour, -1)
-        pose = face.head_pose
-        label = f"{face.track_id}  yaw {pose.yaw:+.0f} pitch {pose.pitch:+.0f}"
-        cv2.putText(image, label, (top_left[0], max(12, top_left[1] - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
-                    colour, 1, cv2.LINE_AA)
+        expression = (expressions or {}).get(face.track_id)
+        label = face.track_id
+        if expression is not None and expression.emotion is not None:
+            label += f" {EMOTION_LABELS[expression.label_smoothed]} {expression.confidence:.2f}"
+        cv2.putText(image, label, (x0, max(12, y0 - 6)), FONT, 0.5, colour, 1, cv2.LINE_AA)
+        if expression is not None:
+            draw_au_bars(image, expression, (x1 + 4, y0), colour)
+
+
+def draw_au_bars(image: np.ndarray, expression: FaceExpression, origin: tuple[int, int],
+                 colour: tuple[int, int, int]) -> None:
+    """One bar per estimated AU (length = smoothed intensity / 5), labelled with its number."""
+    x, y = origin
+    for au, value, estimated in zip(AU_NUMBERS, expression.au_smoothed, expression.aus.estimated):
+        if not estimated:
+            continue
+        cv2.putText(image, str(au), (x, y + BAR_HEIGHT), FONT, 0.3, colour, 1, cv2.LINE_AA)
+        cv2.rectangle(image, (x + 16, y), (x + 16 + BAR_WIDTH, y + BAR_HEIGHT), (60, 60, 60), 1)
+        cv2.rectangle(image, (x + 16, y), (x + 16 + int(BAR_WIDTH * min(value, 5.0) / 5.0), y + BAR_HEIGHT),
+                      colour, -1)
+        y += BAR_HEIGHT + 2

@@ -93,6 +93,7 @@ class TrackState:
             ExponentialSmoother(smoothing.emotion_tau_s) if smoothing.emotion_method == "ema"
             else FrameAttentionSmoother(smoothing.attention_window_s))
         self.last_confidence = 0.0
+        self.last_seen_ns = 0
 
     def smooth_emotion(self, probabilities: np.ndarray, stamp_s: float, quality: float) -> np.ndarray:
         if isinstance(self.emotion, FrameAttentionSmoother):
@@ -113,6 +114,7 @@ class ExpressionPipeline:
         self.coarse_to_fine = bool(emotion_config.get("coarse_to_fine", False))
         self.smoothing = SmoothingConfig(**expression_config["smoothing"])
         self.event_config = EventConfig.from_dict(expression_config["events"])
+        self.track_timeout_ns = int(float(expression_config["track_timeout_s"]) * NS)
         self._ids = itertools.count()
         self.tracks: dict[str, TrackState] = {}
 
@@ -121,10 +123,16 @@ class ExpressionPipeline:
         return (self.classifier is not None and self.fusion_weights[0] > 0) or self.au_estimator.needs_crop
 
     def process(self, frame: FaceFrame, crops: list[np.ndarray] | None = None) -> ExpressionFrame:
-        """``crops[i]`` is the aligned crop of ``frame.faces[i]`` (needed when :attr:`needs_crops`)."""
+        """``crops[i]`` is the aligned crop of ``frame.faces[i]`` (needed when :attr:`needs_crops`).
+
+        Tracks named in ``frame.lost``, and tracks unseen for ``track_timeout_s`` (a lost message that
+        never came), are dropped with their open episodes closed.
+        """
         stamp_ns, stamp_s = frame.stamp_ns, frame.stamp_ns / NS
         events: list[ExpressionEvent] = []
-        for face_id in frame.lost:
+        visible = {f.track_id for f in frame.faces}
+        stale = [t for t, s in self.tracks.items() if t not in visible and stamp_ns - s.last_seen_ns > self.track_timeout_ns]
+        for face_id in [*frame.lost, *stale]:
             events += self._drop(face_id, stamp_ns)
         faces = [f for f in frame.faces if f.landmarks is not None]
         if self.needs_crops and (crops is None or len(crops) != len(frame.faces)):
@@ -138,7 +146,7 @@ class ExpressionPipeline:
                 state = self.tracks[face.track_id] = TrackState(face.track_id, self.smoothing, self.event_config,
                                                                 self._ids)
                 events.append(state.events.appeared(stamp_ns, face.detection_confidence))
-            state.last_confidence = face.detection_confidence
+            state.last_confidence, state.last_seen_ns = face.detection_confidence, stamp_ns
             crop = face_crops[index] if face_crops else None
             units = self.au_estimator.estimate(face.track_id, face.landmarks, face.head_pose, crop)
             expression = self._expression(face, units, learned[index] if learned is not None else None, state,

@@ -1,24 +1,81 @@
 """Tabular and one-line text views of per-face results, shared by the monitor and the offline tools."""
 from __future__ import annotations
 
-from fer_perception.types import TrackedFace
+from fer_perception.expression_pipeline import FaceExpression
+from fer_perception.types import AU_NUMBERS, EMOTION_LABELS, EventPhase, ExpressionEvent, TrackedFace
 
+AU_COLUMNS = tuple(f"AU{au:02d}_r" for au in AU_NUMBERS)
 FACE_COLUMNS = ("time_s", "face_id", "x", "y", "width", "height", "confidence", "yaw", "pitch", "roll",
-                "quality")
+                "quality", *AU_COLUMNS, "eye_closure_left", "eye_closure_right", "label", "label_smoothed",
+                "label_confidence", "valence", "arousal")
 
 
-def face_row(time_s: float, face: TrackedFace) -> dict[str, object]:
-    """One CSV row (``FACE_COLUMNS``) for a face at ``time_s`` (the source image stamp, seconds)."""
+def face_row(time_s: float, face: TrackedFace, expression: FaceExpression | None = None) -> dict[str, object]:
+    """One CSV row (``FACE_COLUMNS``) for a face at ``time_s`` (the source image stamp, seconds).
+
+    AU columns (OpenFace-style names) hold the smoothed intensities and stay empty where an AU was not
+    estimated; expression columns stay empty when the expression stage skipped the frame.
+    """
     box, pose = face.box, face.head_pose
-    return {"time_s": f"{time_s:.6f}", "face_id": face.track_id,
-            "x": f"{box.x:.1f}", "y": f"{box.y:.1f}", "width": f"{box.width:.1f}", "height": f"{box.height:.1f}",
-            "confidence": f"{face.detection_confidence:.3f}", "yaw": f"{pose.yaw:.1f}",
-            "pitch": f"{pose.pitch:.1f}", "roll": f"{pose.roll:.1f}", "quality": f"{face.quality.score:.3f}"}
+    row = {"time_s": f"{time_s:.6f}", "face_id": face.track_id,
+           "x": f"{box.x:.1f}", "y": f"{box.y:.1f}", "width": f"{box.width:.1f}", "height": f"{box.height:.1f}",
+           "confidence": f"{face.detection_confidence:.3f}", "yaw": f"{pose.yaw:.1f}",
+           "pitch": f"{pose.pitch:.1f}", "roll": f"{pose.roll:.1f}", "quality": f"{face.quality.score:.3f}"}
+    if expression is None:
+        return row
+    units = expression.aus
+    row.update({column: f"{value:.2f}" for column, value, estimated
+                in zip(AU_COLUMNS, expression.au_smoothed, units.estimated) if estimated})
+    if units.eyes_estimated:
+        row["eye_closure_left"] = f"{expression.eye_closure_smoothed[0]:.2f}"
+        row["eye_closure_right"] = f"{expression.eye_closure_smoothed[1]:.2f}"
+    if expression.emotion is not None:
+        row.update(label=EMOTION_LABELS[expression.label], label_smoothed=EMOTION_LABELS[expression.label_smoothed],
+                   label_confidence=f"{expression.confidence:.3f}", valence=f"{expression.valence_smoothed:.3f}",
+                   arousal=f"{expression.arousal_smoothed:.3f}")
+    return row
 
 
-def face_line(time_s: float, face: TrackedFace) -> str:
+def face_line(time_s: float, face: TrackedFace, expression: FaceExpression | None = None) -> str:
     """A human-readable status line for the console."""
     box, pose = face.box, face.head_pose
-    return (f"[{time_s:10.3f}] {face.track_id}: box {box.width:.0f}x{box.height:.0f} at ({box.x:.0f},{box.y:.0f})"
-            f"  conf {face.detection_confidence:.2f}  yaw {pose.yaw:+.0f}° pitch {pose.pitch:+.0f}°"
-            f" roll {pose.roll:+.0f}°  quality {face.quality.score:.2f}")
+    line = (f"[{time_s:10.3f}] {face.track_id}: box {box.width:.0f}x{box.height:.0f} at ({box.x:.0f},{box.y:.0f})"
+            f"  yaw {pose.yaw:+.0f}° pitch {pose.pitch:+.0f}°  quality {face.quality.score:.2f}")
+    if expression is None:
+        return line
+    if expression.emotion is not None:
+        line += (f"  {EMOTION_LABELS[expression.label_smoothed]} {expression.confidence:.2f}"
+                 f"  valence {expression.valence_smoothed:+.2f} arousal {expression.arousal_smoothed:+.2f}")
+    active = [f"AU{au}={value:.1f}" for au, value, estimated
+              in zip(AU_NUMBERS, expression.au_smoothed, expression.aus.estimated) if estimated and value >= 1.0]
+    if expression.aus.eyes_estimated:
+        active.append(f"eyes {max(expression.eye_closure_smoothed):.2f} closed")
+    return line + "  " + " ".join(active)
+
+
+EPISODE_SENTENCES = {
+    "smile": "smiled", "brow_raise": "raised their brows", "frown": "frowned", "jaw_drop": "dropped their jaw",
+}
+PEAK_NAMES = {"smile": "AU12", "brow_raise": "AU1+2", "frown": "AU4", "jaw_drop": "AU26"}
+
+
+def event_sentence(event: ExpressionEvent) -> str:
+    """A readable line for an event, the way a behaviour layer would report it."""
+    who = event.face_id
+    if event.kind == "face_appeared":
+        return f"{who} appeared"
+    if event.kind == "face_lost":
+        return f"{who} left"
+    if event.kind == "blink":
+        return f"{who} blinked ({event.duration_s * 1000:.0f} ms)"
+    if event.phase == EventPhase.ONSET:
+        what = {"emotion": f"looks {event.detail}", "eyes_closed": "closed their eyes"}.get(
+            event.kind, f"started: {event.kind}")
+        return f"{who} {what}" + (f" ({event.detail})" if event.kind == "smile" else "")
+    if event.kind == "emotion":
+        return f"{who} looked {event.detail} for {event.duration_s:.1f} s (peak {event.peak:.2f})"
+    if event.kind == "eyes_closed":
+        return f"{who} eyes closed {event.duration_s:.1f} s"
+    detail = f", {event.detail}" if event.detail else ""
+    return (f"{who} {EPISODE_SENTENCES.get(event.kind, event.kind)} for {event.duration_s:.1f} s "
+            f"(peak {PEAK_NAMES.get(event.kind, 'value')} {event.peak:.1f}{detail})")

@@ -16,9 +16,9 @@ LAUNCH_FILE = Path(__file__).resolve().parent.parent / "launch" / "fer.launch.py
 
 def test_defaults_give_camera_and_perception_and_arguments_switch_nodes():
     graph = load_graph()
-    assert [s.name for s in graph.resolve()] == ["camera", "face_detection"]
+    assert [s.name for s in graph.resolve()] == ["camera", "face_detection", "expression"]
     specs = {s.name: s for s in graph.resolve({"camera": "false", "monitor": "true", "image": "/usb_cam/image"})}
-    assert sorted(specs) == ["face_detection", "monitor"]
+    assert sorted(specs) == ["behaviour_example", "expression", "face_detection", "monitor"]
     assert ("image", "/usb_cam/image") in specs["face_detection"].remappings
     assert ("image", "/usb_cam/image") in specs["monitor"].remappings
     with pytest.raises(ValueError, match="unknown graph argument"):

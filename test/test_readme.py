@@ -6,12 +6,12 @@ from pathlib import Path
 import pytest
 
 from fer_perception.graph import load_graph
-from fer_perception.nodes import camera_node, face_detection_node, monitor_node
+from fer_perception.nodes import camera_node, expression_node, face_detection_node, monitor_node
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 
 
-@pytest.mark.parametrize("module", [camera_node, face_detection_node, monitor_node])
+@pytest.mark.parametrize("module", [camera_node, face_detection_node, expression_node, monitor_node])
 def test_every_parameter_is_in_the_readme(module):
     params = getattr(module, "PARAMS", None) or module.FRONT_END_PARAMS + module.NODE_PARAMS
     section = README.split(f"### {module.__name__.rsplit('.', 1)[1]}")[1].split("###")[0]

@@ -1,10 +1,12 @@
 """monitor_node: shows what the graph sees, as a person watching the robot would want it.
 
 It prints one line per face (at most every ``print_interval`` seconds) and
-writes ``out_dir/annotated.mp4`` (the camera frames with the results drawn
-on) and ``out_dir/faces.csv`` (one row per face per frame). Files are closed
-when the node is destroyed, also on Ctrl-C. It is a consumer like any other:
-the perception graph does not depend on it.
+writes ``out_dir/annotated.mp4`` (the camera frames with faces, ids, labels
+and AU bars drawn on) and ``out_dir/faces.csv`` (one row per face per frame).
+Frames are written when their expressions arrive (faces, then expressions,
+matched by stamp); frames the expression stage skipped are written with
+faces only. Files are closed when the node is destroyed, also on Ctrl-C. It
+is a consumer like any other: the perception graph does not depend on it.
 """
 from __future__ import annotations
 
@@ -14,13 +16,14 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from fer_msgs.msg import Faces
+from fer_msgs.msg import Expressions, Faces
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 
 from fer_perception.annotate import draw_faces
 from fer_perception.image_codec import ImageDecodeError, decode_image
-from fer_perception.nodes.messages import face_frame, stamp_to_ns
+from fer_perception.expression_pipeline import FaceExpression
+from fer_perception.nodes.messages import face_expression, face_frame, stamp_to_ns
 from fer_perception.nodes.parameters import Param, declare_parameters
 from fer_perception.nodes.qos import SENSOR_QOS, reliable
 from fer_perception.nodes.runtime import node_main
@@ -45,6 +48,7 @@ class MonitorNode(Node):
         self.out_dir = Path(self.config["out_dir"])
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.frames: deque[tuple[int, np.ndarray]] = deque(maxlen=self.config["frame_buffer"])
+        self.faces: deque[Faces] = deque(maxlen=self.config["frame_buffer"])
         self.writer: cv2.VideoWriter | None = None
         self.csv_file = open(self.out_dir / "faces.csv", "w", newline="")
         self.csv = csv.DictWriter(self.csv_file, fieldnames=FACE_COLUMNS)
@@ -54,6 +58,7 @@ class MonitorNode(Node):
         self.rows_written = 0
         self.create_subscription(Image, "image", self.on_image, SENSOR_QOS)
         self.create_subscription(Faces, "faces", self.on_faces, reliable(10))
+        self.create_subscription(Expressions, "expressions", self.on_expressions, reliable(10))
         self.get_logger().info(f"writing {self.out_dir}/annotated.mp4 and {self.out_dir}/faces.csv")
 
     def on_image(self, msg: Image) -> None:
@@ -65,27 +70,36 @@ class MonitorNode(Node):
         self.frames.append((stamp_to_ns(msg.header.stamp), image))
 
     def on_faces(self, msg: Faces) -> None:
-        frame = face_frame(msg)
-        self.record(frame)
-        while self.frames and self.frames[0][0] <= frame.stamp_ns:
+        self.faces.append(msg)
+
+    def on_expressions(self, msg: Expressions) -> None:
+        stamp = stamp_to_ns(msg.header.stamp)
+        expressions = {e.face_id: face_expression(e) for e in msg.expressions}
+        annotations: dict[int, tuple[FaceFrame, dict[str, FaceExpression]]] = {}
+        while self.faces and stamp_to_ns(self.faces[0].header.stamp) <= stamp:
+            frame = face_frame(self.faces.popleft())
+            annotations[frame.stamp_ns] = (frame, expressions if frame.stamp_ns == stamp else {})
+            self.record(*annotations[frame.stamp_ns])
+        while self.frames and self.frames[0][0] <= stamp:
             stamp_ns, image = self.frames.popleft()
-            if stamp_ns == frame.stamp_ns:
-                draw_faces(image, frame.faces)
+            if stamp_ns in annotations:
+                frame, frame_expressions = annotations[stamp_ns]
+                draw_faces(image, frame.faces, frame_expressions)
             self.write_video(image)
 
-    def record(self, frame: FaceFrame) -> None:
+    def record(self, frame: FaceFrame, expressions: dict[str, FaceExpression]) -> None:
         time_s = frame.stamp_ns * 1e-9
         interval_ns = int(self.get_parameter("print_interval").value * 1e9)
         for face in frame.faces:
-            self.csv.writerow(face_row(time_s, face))
+            expression = expressions.get(face.track_id)
+            self.csv.writerow(face_row(time_s, face, expression))
             self.rows_written += 1
             last = self.last_printed.get(face.track_id)
-            if last is None or frame.stamp_ns - last >= interval_ns:
-                print(face_line(time_s, face), flush=True)
+            if expression is not None and (last is None or frame.stamp_ns - last >= interval_ns):
+                print(face_line(time_s, face, expression), flush=True)
                 self.last_printed[face.track_id] = frame.stamp_ns
         for track_id in frame.lost:
             self.last_printed.pop(track_id, None)
-            print(f"[{time_s:10.3f}] {track_id}: lost", flush=True)
 
     def write_video(self, image: np.ndarray) -> None:
         if self.writer is None:

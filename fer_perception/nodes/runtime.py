@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from collections.abc import Callable
 
 import rclpy
@@ -18,6 +19,8 @@ from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
 from fer_perception.dds import apply_dds_profile
+
+SHUTDOWN_DELIVERY_S = 0.1
 
 
 class NodeGroup:
@@ -76,6 +79,10 @@ class NodeGroup:
         for node in self.nodes:
             self.executor.remove_node(node)
             node.destroy_node()
+            # What a node publishes as it goes (closing events) still reaches the nodes after it.
+            deadline = time.monotonic() + SHUTDOWN_DELIVERY_S
+            while self.context.ok() and time.monotonic() < deadline:
+                self.executor.spin_once(timeout_sec=0.02)
         self.nodes.clear()
         self.executor.shutdown()
         self.context.try_shutdown()

@@ -1,0 +1,168 @@
+"""expression_node: faces (and crops) in, expressions and events out, for the behaviour layer.
+
+It pairs the faces and crops messages by stamp and hands the newest pair to
+a worker thread running the ROS-free :class:`ExpressionPipeline`; frames it
+had no time for are counted as skipped, but the track losses they carried are
+kept. It publishes the expressions message for every processed frame, an
+events message whenever something happened, and ``/diagnostics`` once per
+second (rate, latency from image stamp to publish, faces, skips). On
+shutdown every open episode is closed and published before the node goes.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from pathlib import Path
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from fer_msgs.msg import Events, Expressions, FaceCrops, Faces
+from rclpy.node import Node
+from std_msgs.msg import Header
+
+from fer_perception.au.estimators import au_estimator_names
+from fer_perception.emotion.loading import load_emotion_model
+from fer_perception.expression_pipeline import ExpressionPipeline, load_yaml, pipeline_from_config
+from fer_perception.latest_slot import LatestSlot
+from fer_perception.nodes.messages import crop_images, events_msg, expressions_msg, face_frame, stamp_to_ns
+from fer_perception.nodes.parameters import Param, declare_parameters
+from fer_perception.nodes.qos import reliable
+from fer_perception.nodes.runtime import node_main
+from fer_perception.paths import config_path
+
+PARAMS = [
+    Param("au_config", str(config_path("action_units.yaml")), "AU estimator configuration file.", read_only=True),
+    Param("emotion_config", str(config_path("emotion.yaml")), "Emotion classifier, FACS mapping, fusion and "
+          "circumplex configuration file.", read_only=True),
+    Param("expression_config", str(config_path("expression.yaml")), "Smoothing and event thresholds file.",
+          read_only=True),
+    Param("au_estimator", "", "AU estimator by name; empty = the one in au_config.",
+          choices=("", *au_estimator_names()), read_only=True),
+    Param("diagnostics_period", 1.0, "Seconds between /diagnostics messages.", min=0.1, max=60.0, read_only=True),
+]
+PAIRING_WINDOW = 30  # faces/crops messages kept while waiting for their partner
+
+
+class ExpressionNode(Node):
+    """Thin ROS shell around :class:`ExpressionPipeline`."""
+
+    def __init__(self, node_name: str = "expression", **kwargs):
+        super().__init__(node_name, **kwargs)
+        self.config = declare_parameters(self, PARAMS)
+        emotion_config = load_yaml(Path(self.config["emotion_config"]))
+        classifier = load_emotion_model(emotion_config, self.get_logger().warning)
+        self.pipeline: ExpressionPipeline = pipeline_from_config(
+            classifier, Path(self.config["au_config"]), Path(self.config["emotion_config"]),
+            Path(self.config["expression_config"]), self.config["au_estimator"] or None)
+        self.expressions_pub = self.create_publisher(Expressions, "expressions", reliable(10))
+        self.events_pub = self.create_publisher(Events, "events", reliable(100))
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", reliable(10))
+        self._faces: deque[Faces] = deque(maxlen=PAIRING_WINDOW)
+        self._crops: deque[FaceCrops] = deque(maxlen=PAIRING_WINDOW)
+        self._pair_lock = threading.Lock()
+        self._pending_lost: list[str] = []
+        self.frames: LatestSlot[tuple[Faces, FaceCrops | None]] = LatestSlot()
+        self.create_subscription(Faces, "faces", self._on_faces, reliable(10))
+        if self.pipeline.needs_crops:
+            self.create_subscription(FaceCrops, "face_crops", self._on_crops, reliable(10))
+        self.processed = 0
+        self._latencies: deque[float] = deque(maxlen=300)
+        self._faces_seen = 0
+        self._last_header: Header | None = None
+        self._window_start = (time.monotonic(), 0)
+        self.create_timer(self.config["diagnostics_period"], self._publish_diagnostics)
+        self._running = True
+        self._worker = threading.Thread(target=self._work, name="expression_worker", daemon=True)
+        self._worker.start()
+        sources = "learned + FACS" if classifier is not None else "FACS mapping only"
+        self.get_logger().info(f"AUs by {self.pipeline.au_estimator.name}, emotion from {sources}")
+
+    def _on_faces(self, msg: Faces) -> None:
+        with self._pair_lock:
+            self._pending_lost.extend(msg.lost_ids)
+            if not self.pipeline.needs_crops:
+                self.frames.put((msg, None))
+                return
+            self._faces.append(msg)
+            self._pair()
+
+    def _on_crops(self, msg: FaceCrops) -> None:
+        with self._pair_lock:
+            self._crops.append(msg)
+            self._pair()
+
+    def _pair(self) -> None:
+        """Hand over the newest faces message whose crops have arrived; older ones are skipped."""
+        crops_by_stamp = {stamp_to_ns(c.header.stamp): c for c in self._crops}
+        for faces in reversed(self._faces):
+            crops = crops_by_stamp.get(stamp_to_ns(faces.header.stamp))
+            if crops is not None:
+                self.frames.put((faces, crops))
+                stamp = stamp_to_ns(faces.header.stamp)
+                while self._faces and stamp_to_ns(self._faces[0].header.stamp) <= stamp:
+                    self._faces.popleft()
+                while self._crops and stamp_to_ns(self._crops[0].header.stamp) <= stamp:
+                    self._crops.popleft()
+                return
+
+    def _work(self) -> None:
+        while self._running:
+            pair = self.frames.take(timeout=0.2)
+            if pair is None:
+                continue
+            try:
+                self._process(*pair)
+            except Exception as error:  # noqa: BLE001 - the node must survive any frame
+                self.get_logger().error(f"expression stage failed on a frame: {error!r}", throttle_duration_sec=5.0)
+
+    def _process(self, faces: Faces, crops: FaceCrops | None) -> None:
+        frame = face_frame(faces)
+        with self._pair_lock:
+            frame.lost, self._pending_lost = list(dict.fromkeys([*self._pending_lost, *frame.lost])), []
+        result = self.pipeline.process(frame, crop_images(crops) if crops is not None else None)
+        self.expressions_pub.publish(expressions_msg(result, faces.header))
+        if result.events:
+            self.events_pub.publish(events_msg(result.events, faces.header))
+        self._latencies.append(time.time() - frame.stamp_ns / 1e9)
+        self._faces_seen = len(result.expressions)
+        self._last_header = faces.header
+        self.processed += 1
+
+    def _publish_diagnostics(self) -> None:
+        now = time.monotonic()
+        start, processed_then = self._window_start
+        self._window_start = (now, self.processed)
+        latencies = sorted(self._latencies)
+        self._latencies.clear()
+        values = {
+            "rate_hz": (self.processed - processed_then) / max(now - start, 1e-9),
+            "latency_median_ms": 1000 * latencies[len(latencies) // 2] if latencies else float("nan"),
+            "faces": self._faces_seen,
+            "frames_processed": self.processed,
+            "frames_skipped": self.frames.skipped,
+            "tracks": len(self.pipeline.tracks),
+        }
+        status = DiagnosticStatus(level=DiagnosticStatus.OK, name=f"{self.get_name()}: expression stage",
+                                  message="running", hardware_id="fer_perception",
+                                  values=[KeyValue(key=k, value=f"{v:.3f}" if isinstance(v, float) else str(v))
+                                          for k, v in values.items()])
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self.diagnostics_pub.publish(array)
+
+    def destroy_node(self) -> None:
+        self._running = False
+        self.frames.close()
+        self._worker.join(timeout=10.0)
+        if self._last_header is not None:
+            closing = self.pipeline.close(stamp_to_ns(self._last_header.stamp))
+            if closing:
+                self.events_pub.publish(events_msg(closing, self._last_header))
+                self.get_logger().info(f"closed {len(closing)} open episode(s) at shutdown")
+        super().destroy_node()
+
+
+main = node_main(ExpressionNode)
+
+if __name__ == "__main__":
+    main()
