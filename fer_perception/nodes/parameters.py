@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
                                 SetParametersResult)
-from rclpy.exceptions import InvalidParameterValueException
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
@@ -66,7 +66,7 @@ def declare_parameters(node: Node, params: list[Param]) -> dict[str, ParamValue]
     for p in params:
         try:
             parameter = node.declare_parameter(p.name, p.default, p.descriptor())
-        except (InvalidParameterValueException, TypeError) as error:
+        except (InvalidParameterValueException, InvalidParameterTypeException, TypeError) as error:
             node.get_logger().error(f"parameter {p.name}: {error}; using the default {p.default!r}")
             parameter = node.declare_parameter(p.name, p.default, p.descriptor(), ignore_override=True)
         values[p.name] = parameter.value

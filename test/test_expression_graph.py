@@ -1,0 +1,79 @@
+"""camera frames -> faces -> expressions -> events over real DDS, on a real clip in which a face appears."""
+from __future__ import annotations
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from fer_msgs.msg import Event, Events, Expressions
+from rclpy.executors import SingleThreadedExecutor
+from sensor_msgs.msg import Image
+
+from fer_perception.graph import load_graph
+from fer_perception.image_codec import encode_bgr8
+from fer_perception.nodes.messages import ns_to_stamp, stamp_to_ns
+from fer_perception.nodes.qos import SENSOR_QOS, reliable
+from fer_perception.runner import start_graph
+from ros_helpers import wait_until
+from test_graph import read_frames
+
+IMAGE_TOPIC = "/fer_test/expression_graph/image"
+
+
+def test_a_face_appearing_in_a_clip_gives_expressions_and_closed_events(ros_context):
+    specs = load_graph().resolve({"camera": "false", "image": IMAGE_TOPIC})
+    for spec in specs:
+        if spec.name == "face_detection":
+            spec.overrides["deterministic_ids"] = True
+    group = start_graph([s for s in specs])
+    group.spin_in_thread()
+    node = rclpy.create_node("fer_test_expression_client", context=ros_context)
+    expressions: list[Expressions] = []
+    events: list[Event] = []
+    diagnostics: list[DiagnosticArray] = []
+    node.create_subscription(Expressions, "/fer/expressions", expressions.append, reliable(200))
+    node.create_subscription(Events, "/fer/events", lambda m: events.extend(m.events), reliable(200))
+    node.create_subscription(DiagnosticArray, "/diagnostics", diagnostics.append, reliable(10))
+    publisher = node.create_publisher(Image, IMAGE_TOPIC, SENSOR_QOS)
+    executor = SingleThreadedExecutor(context=ros_context)
+    executor.add_node(node)
+    spin = lambda: executor.spin_once(timeout_sec=0.005)  # noqa: E731
+    sent = []
+    try:
+        assert wait_until(lambda: publisher.get_subscription_count() > 0, 20.0, spin)
+        for index, frame in enumerate(read_frames("noface_face.mov")):
+            encoding, height, width, step, data = encode_bgr8(frame)
+            msg = Image(encoding=encoding, height=height, width=width, step=step)
+            msg.data = data
+            msg.header.stamp = ns_to_stamp(2_000_000_000_000 + index * 38_461_538)  # 26 fps
+            msg.header.frame_id = "fer_test_camera"
+            sent.append(stamp_to_ns(msg.header.stamp))
+            publisher.publish(msg)
+            wait_until(lambda: False, 1 / 26, spin)
+        wait_until(lambda: expressions and stamp_to_ns(expressions[-1].header.stamp) == sent[-1], 10.0, spin)
+        wait_until(lambda: diagnostics, 2.0, spin)
+    finally:
+        group.shutdown()
+        wait_until(lambda: False, 0.5, spin)
+        executor.shutdown()
+        node.destroy_node()
+
+    assert expressions, "no expressions arrived"
+    stamps = [stamp_to_ns(m.header.stamp) for m in expressions]
+    assert set(stamps) <= set(sent) and stamps == sorted(stamps)
+    assert all(m.header.frame_id == "fer_test_camera" for m in expressions)
+    with_face = [m for m in expressions if m.expressions]
+    assert len(with_face) > 40 and {e.face_id for m in with_face for e in m.expressions} == {"f0"}
+    first_face = sent.index(stamp_to_ns(with_face[0].header.stamp))
+    assert first_face >= 75, f"a face was reported at frame {first_face}, before it enters the clip"
+    sample = with_face[-1].expressions[0]
+    assert any(sample.au_estimated) and sample.emotion_estimated
+    assert all(0 <= v <= 5 for v in sample.au_intensity)
+    assert abs(sum(sample.emotion_probabilities) - 1) < 1e-3
+
+    appeared = [e for e in events if e.kind == Event.KIND_FACE_APPEARED]
+    assert len(appeared) == 1 and appeared[0].face_id == "f0"
+    assert all(stamp_to_ns(e.start) >= stamp_to_ns(appeared[0].start) for e in events)
+    onsets = {e.event_id for e in events if e.phase == Event.ONSET}
+    offsets = {e.event_id for e in events if e.phase == Event.OFFSET}
+    assert onsets == offsets, f"episodes left open at shutdown: {onsets - offsets}"
+    assert diagnostics and {kv.key for kv in diagnostics[-1].status[0].values} >= {"rate_hz", "latency_median_ms",
+                                                                                 "frames_skipped"}
