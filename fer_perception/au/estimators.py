@@ -58,3 +58,11 @@ def create_au_estimator(config_file: Path, name: str | None = None) -> AUEstimat
 @register_au_estimator("geometry")
 def _geometry(config: dict, config_file: Path) -> AUEstimator:
     return GeometricAUEstimator(GeometryConfig.from_yaml(config_file))
+
+
+@register_au_estimator("learned")
+def _learned(config: dict, config_file: Path) -> AUEstimator:
+    from fer_perception.au.learned import LearnedAUEstimator, configured_checkpoints  # torch only when chosen
+
+    return LearnedAUEstimator(configured_checkpoints(config, config_file),
+                              GeometricAUEstimator(GeometryConfig.from_yaml(config_file)))

@@ -5,7 +5,9 @@ a worker thread running the ROS-free :class:`ExpressionPipeline`; frames it
 had no time for are counted as skipped, but the track losses they carried are
 kept. It publishes the expressions message for every processed frame, an
 events message whenever something happened, and ``/diagnostics`` once per
-second (rate, latency from image stamp to publish, faces, skips). On
+second (rate, latency from image stamp to publish, faces, skips). While
+someone subscribes to ``debug_image``, it also draws boxes, ids, labels and
+AU bars onto the camera frame of the same stamp and publishes it. On
 shutdown every open episode is closed and published before the node goes.
 """
 from __future__ import annotations
@@ -18,15 +20,18 @@ from pathlib import Path
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from fer_msgs.msg import Events, Expressions, FaceCrops, Faces
 from rclpy.node import Node
+from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
+from fer_perception.annotate import draw_faces
 from fer_perception.au.estimators import au_estimator_names
 from fer_perception.emotion.loading import load_emotion_model
 from fer_perception.expression_pipeline import ExpressionPipeline, load_yaml, pipeline_from_config
+from fer_perception.image_codec import ImageDecodeError, decode_image, encode_bgr8
 from fer_perception.latest_slot import LatestSlot
 from fer_perception.nodes.messages import crop_images, events_msg, expressions_msg, face_frame, stamp_to_ns
 from fer_perception.nodes.parameters import Param, declare_parameters
-from fer_perception.nodes.qos import reliable
+from fer_perception.nodes.qos import SENSOR_QOS, reliable
 from fer_perception.nodes.runtime import node_main
 from fer_perception.paths import config_path
 
@@ -57,6 +62,9 @@ class ExpressionNode(Node):
         self.expressions_pub = self.create_publisher(Expressions, "expressions", reliable(10))
         self.events_pub = self.create_publisher(Events, "events", reliable(100))
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", reliable(10))
+        self.debug_pub = self.create_publisher(Image, "debug_image", reliable(2))
+        self._images: deque[Image] = deque(maxlen=PAIRING_WINDOW)
+        self.create_subscription(Image, "image", self._on_image, SENSOR_QOS)
         self._faces: deque[Faces] = deque(maxlen=PAIRING_WINDOW)
         self._crops: deque[FaceCrops] = deque(maxlen=PAIRING_WINDOW)
         self._pair_lock = threading.Lock()
@@ -76,6 +84,10 @@ class ExpressionNode(Node):
         self._worker.start()
         sources = "learned + FACS" if classifier is not None else "FACS mapping only"
         self.get_logger().info(f"AUs by {self.pipeline.au_estimator.name}, emotion from {sources}")
+
+    def _on_image(self, msg: Image) -> None:
+        if self.debug_pub.get_subscription_count() > 0:
+            self._images.append(msg)
 
     def _on_faces(self, msg: Faces) -> None:
         with self._pair_lock:
@@ -123,10 +135,28 @@ class ExpressionNode(Node):
         self.expressions_pub.publish(expressions_msg(result, faces.header))
         if result.events:
             self.events_pub.publish(events_msg(result.events, faces.header))
+        if self.debug_pub.get_subscription_count() > 0:
+            self._publish_debug_image(frame, result)
         self._latencies.append(time.time() - frame.stamp_ns / 1e9)
         self._faces_seen = len(result.expressions)
         self._last_header = faces.header
         self.processed += 1
+
+    def _publish_debug_image(self, frame, result) -> None:
+        source = next((m for m in list(self._images) if stamp_to_ns(m.header.stamp) == frame.stamp_ns), None)
+        if source is None:
+            return
+        try:
+            image = decode_image(source.encoding, source.height, source.width, source.step, source.is_bigendian,
+                                 source.data)
+        except ImageDecodeError as error:
+            self.get_logger().warning(f"debug image: {error}", throttle_duration_sec=5.0)
+            return
+        draw_faces(image, frame.faces, {e.face_id: e for e in result.expressions})
+        encoding, height, width, step, data = encode_bgr8(image)
+        debug = Image(header=source.header, encoding=encoding, height=height, width=width, step=step)
+        debug.data = data
+        self.debug_pub.publish(debug)
 
     def _publish_diagnostics(self) -> None:
         now = time.monotonic()
