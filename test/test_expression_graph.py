@@ -32,6 +32,8 @@ def test_a_face_appearing_in_a_clip_gives_expressions_and_closed_events(ros_cont
     node.create_subscription(Expressions, "/fer/expressions", expressions.append, reliable(200))
     node.create_subscription(Events, "/fer/events", lambda m: events.extend(m.events), reliable(200))
     node.create_subscription(DiagnosticArray, "/diagnostics", diagnostics.append, reliable(10))
+    debug_images: list[Image] = []
+    node.create_subscription(Image, "/fer/debug_image", debug_images.append, reliable(10))
     publisher = node.create_publisher(Image, IMAGE_TOPIC, SENSOR_QOS)
     executor = SingleThreadedExecutor(context=ros_context)
     executor.add_node(node)
@@ -75,5 +77,7 @@ def test_a_face_appearing_in_a_clip_gives_expressions_and_closed_events(ros_cont
     onsets = {e.event_id for e in events if e.phase == Event.ONSET}
     offsets = {e.event_id for e in events if e.phase == Event.OFFSET}
     assert onsets == offsets, f"episodes left open at shutdown: {onsets - offsets}"
+    assert debug_images and all(stamp_to_ns(m.header.stamp) in set(sent) for m in debug_images)
+    assert (debug_images[-1].width, debug_images[-1].height) == (960, 540)
     assert diagnostics and {kv.key for kv in diagnostics[-1].status[0].values} >= {"rate_hz", "latency_median_ms",
                                                                                  "frames_skipped"}
