@@ -15,9 +15,9 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from bench import action_units, stages
+from bench import action_units, graph, smoothing, stages
 
-SECTIONS = {"stages": stages.run, "action_units": action_units.run}
+SECTIONS = {"stages": stages.run, "action_units": action_units.run, "smoothing": smoothing.run, "graph": graph.run}
 RESULTS = Path(__file__).resolve().parent / "results"
 PACKAGES = ("ros-rclpy", "mediapipe", "torch", "numpy", "opencv-contrib-python", "rosbags")
 
