@@ -107,3 +107,30 @@ def test_fer_run_on_the_demo_clip_records_and_exits_by_itself(tmp_path):
     video = cv2.VideoCapture(str(tmp_path / "annotated.mp4"))
     assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) >= 60
     assert (int(video.get(cv2.CAP_PROP_FRAME_WIDTH)), int(video.get(cv2.CAP_PROP_FRAME_HEIGHT))) == (640, 360)
+
+
+def test_ctrl_c_stops_fer_run_cleanly_with_every_file_closed(tmp_path):
+    """Ctrl-C (SIGINT) on a looping source: exit status 0, video and CSV complete and readable."""
+    import signal
+
+    process = subprocess.Popen([sys.executable, "-m", "fer_perception.runner", "source:=media/demo_face.mp4",
+                                "monitor:=true", f"out_dir:={tmp_path}"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (tmp_path / "faces.csv").is_file():
+            time.sleep(0.2)
+        time.sleep(4.0)
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, output[-2000:]
+    assert "Traceback" not in output, output[-2000:]
+    assert "wrote" in output and "annotated.mp4" in output
+    rows = (tmp_path / "faces.csv").read_text().splitlines()
+    assert len(rows) > 10 and all(line.count(",") == rows[0].count(",") for line in rows)
+    video = cv2.VideoCapture(str(tmp_path / "annotated.mp4"))
+    assert video.isOpened() and int(video.get(cv2.CAP_PROP_FRAME_COUNT)) > 10
