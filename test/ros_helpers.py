@@ -57,3 +57,17 @@ def wait_until(predicate: Callable[[], bool], timeout: float, spin: Callable[[],
         else:
             time.sleep(0.01)
     return predicate()
+
+
+def publish_clip(publisher, frames, start_ns: int, fps: float, frame_id: str, spin) -> list[int]:
+    """Publish BGR ``frames`` at ``fps`` with stamps from ``start_ns``; return the stamps sent."""
+    from fer_perception.nodes.messages import bgr8_image_msg, ns_to_stamp
+    from std_msgs.msg import Header
+
+    sent = []
+    for index, frame in enumerate(frames):
+        stamp_ns = start_ns + round(index * 1e9 / fps)
+        publisher.publish(bgr8_image_msg(frame, Header(stamp=ns_to_stamp(stamp_ns), frame_id=frame_id)))
+        sent.append(stamp_ns)
+        wait_until(lambda: False, 1 / fps, spin)
+    return sent

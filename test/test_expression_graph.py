@@ -8,11 +8,10 @@ from rclpy.executors import SingleThreadedExecutor
 from sensor_msgs.msg import Image
 
 from fer_perception.graph import load_graph
-from fer_perception.image_codec import encode_bgr8
-from fer_perception.nodes.messages import ns_to_stamp, stamp_to_ns
+from fer_perception.nodes.messages import stamp_to_ns
 from fer_perception.nodes.qos import SENSOR_QOS, reliable
 from fer_perception.runner import start_graph
-from ros_helpers import wait_until
+from ros_helpers import publish_clip, wait_until
 from test_graph import read_frames
 
 IMAGE_TOPIC = "/fer_test/expression_graph/image"
@@ -38,18 +37,10 @@ def test_a_face_appearing_in_a_clip_gives_expressions_and_closed_events(ros_cont
     executor = SingleThreadedExecutor(context=ros_context)
     executor.add_node(node)
     spin = lambda: executor.spin_once(timeout_sec=0.005)  # noqa: E731
-    sent = []
     try:
         assert wait_until(lambda: publisher.get_subscription_count() > 0, 20.0, spin)
-        for index, frame in enumerate(read_frames("noface_face.mov")):
-            encoding, height, width, step, data = encode_bgr8(frame)
-            msg = Image(encoding=encoding, height=height, width=width, step=step)
-            msg.data = data
-            msg.header.stamp = ns_to_stamp(2_000_000_000_000 + index * 38_461_538)  # 26 fps
-            msg.header.frame_id = "fer_test_camera"
-            sent.append(stamp_to_ns(msg.header.stamp))
-            publisher.publish(msg)
-            wait_until(lambda: False, 1 / 26, spin)
+        sent = publish_clip(publisher, read_frames("noface_face.mov"), 2_000_000_000_000, 26.0, "fer_test_camera",
+                            spin)
         wait_until(lambda: expressions and stamp_to_ns(expressions[-1].header.stamp) == sent[-1], 10.0, spin)
         wait_until(lambda: diagnostics, 2.0, spin)
     finally:

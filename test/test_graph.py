@@ -16,11 +16,10 @@ from sensor_msgs.msg import Image
 
 from conftest import media_path
 from fer_perception.graph import load_graph
-from fer_perception.image_codec import encode_bgr8
-from fer_perception.nodes.messages import ns_to_stamp, stamp_to_ns
+from fer_perception.nodes.messages import stamp_to_ns
 from fer_perception.nodes.qos import SENSOR_QOS, reliable
 from fer_perception.runner import start_graph
-from ros_helpers import wait_until
+from ros_helpers import publish_clip, wait_until
 
 IMAGE_TOPIC = "/fer_test/image"
 
@@ -52,18 +51,10 @@ def test_graph_processes_real_frames_and_shuts_down_cleanly(ros_context):
     executor = SingleThreadedExecutor(context=ros_context)
     executor.add_node(node)
     spin = lambda: executor.spin_once(timeout_sec=0.01)  # noqa: E731
-    sent_stamps = []
     try:
         assert wait_until(lambda: publisher.get_subscription_count() > 0, 20.0, spin), "the graph never subscribed"
-        for index, frame in enumerate(read_frames("single_face.mp4")):
-            encoding, height, width, step, data = encode_bgr8(frame)
-            msg = Image(encoding=encoding, height=height, width=width, step=step)
-            msg.data = data
-            msg.header.frame_id = "fer_test_camera"
-            msg.header.stamp = ns_to_stamp(1_000_000_000_000 + index * 33_333_333)
-            sent_stamps.append(stamp_to_ns(msg.header.stamp))
-            publisher.publish(msg)
-            wait_until(lambda: False, 1 / 30, spin)
+        sent_stamps = publish_clip(publisher, read_frames("single_face.mp4"), 1_000_000_000_000, 30.0,
+                                   "fer_test_camera", spin)
         wait_until(lambda: faces and stamp_to_ns(faces[-1].header.stamp) == sent_stamps[-1], 10.0, spin)
     finally:
         executor.shutdown()

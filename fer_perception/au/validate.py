@@ -12,7 +12,7 @@ from scipy.stats import rankdata
 
 from fer_perception.au.dataset_mesh import face_meshes
 from fer_perception.au.geometry import GeometricAUEstimator
-from fer_perception.types import AU_NUMBERS, HeadPose
+from fer_perception.types import AU_NUMBERS
 from fer_perception.face.head_pose import estimate_head_pose
 
 # (AU, expression) pairs FACS ties together (EMFACS prototypes), as the AU issue lists them.

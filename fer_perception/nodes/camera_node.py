@@ -16,8 +16,9 @@ from builtin_interfaces.msg import Time
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import Header
 
-from fer_perception.image_codec import encode_bgr8
+from fer_perception.nodes.messages import bgr8_image_msg
 from fer_perception.nodes.parameters import Param, declare_parameters
 from fer_perception.nodes.qos import SENSOR_QOS, reliable
 from fer_perception.nodes.runtime import node_main
@@ -124,12 +125,9 @@ class CameraNode(Node):
             self.clock_pub.publish(Clock(clock=stamp))
         else:
             stamp = self.get_clock().now().to_msg()
-        encoding, height, width, step, data = encode_bgr8(frame.image)
-        image = Image(encoding=encoding, height=height, width=width, step=step)
-        image.header.stamp = stamp
-        image.header.frame_id = self.config["frame_id"]
-        image.data = data
-        info = CameraInfo(header=image.header, height=height, width=width)
+        header = Header(stamp=stamp, frame_id=self.config["frame_id"])
+        image = bgr8_image_msg(frame.image, header)
+        info = CameraInfo(header=header, height=image.height, width=image.width)
         self.image_pub.publish(image)
         self.info_pub.publish(info)
         self.published += 1

@@ -26,14 +26,16 @@ from std_msgs.msg import Header
 from fer_perception.annotate import draw_faces
 from fer_perception.au.estimators import au_estimator_names
 from fer_perception.emotion.loading import load_emotion_model
-from fer_perception.expression_pipeline import ExpressionPipeline, load_yaml, pipeline_from_config
-from fer_perception.image_codec import ImageDecodeError, decode_image, encode_bgr8
+from fer_perception.expression_pipeline import ExpressionFrame, ExpressionPipeline, load_yaml, pipeline_from_config
+from fer_perception.image_codec import ImageDecodeError, decode_image
 from fer_perception.latest_slot import LatestSlot
-from fer_perception.nodes.messages import crop_images, events_msg, expressions_msg, face_frame, stamp_to_ns
+from fer_perception.nodes.messages import (bgr8_image_msg, crop_images, events_msg, expressions_msg, face_frame,
+                                           stamp_to_ns)
 from fer_perception.nodes.parameters import Param, declare_parameters
 from fer_perception.nodes.qos import SENSOR_QOS, reliable
 from fer_perception.nodes.runtime import node_main
 from fer_perception.paths import config_path
+from fer_perception.types import FaceFrame
 
 PARAMS = [
     Param("au_config", str(config_path("action_units.yaml")), "AU estimator configuration file.", read_only=True),
@@ -142,7 +144,7 @@ class ExpressionNode(Node):
         self._last_header = faces.header
         self.processed += 1
 
-    def _publish_debug_image(self, frame, result) -> None:
+    def _publish_debug_image(self, frame: FaceFrame, result: ExpressionFrame) -> None:
         source = next((m for m in list(self._images) if stamp_to_ns(m.header.stamp) == frame.stamp_ns), None)
         if source is None:
             return
@@ -153,10 +155,7 @@ class ExpressionNode(Node):
             self.get_logger().warning(f"debug image: {error}", throttle_duration_sec=5.0)
             return
         draw_faces(image, frame.faces, {e.face_id: e for e in result.expressions})
-        encoding, height, width, step, data = encode_bgr8(image)
-        debug = Image(header=source.header, encoding=encoding, height=height, width=width, step=step)
-        debug.data = data
-        self.debug_pub.publish(debug)
+        self.debug_pub.publish(bgr8_image_msg(image, source.header))
 
     def _publish_diagnostics(self) -> None:
         now = time.monotonic()

@@ -17,7 +17,7 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
 from fer_perception.expression_pipeline import ExpressionFrame, FaceExpression
-from fer_perception.image_codec import decode_image, encode_rgb8
+from fer_perception.image_codec import decode_image, encode_bgr8, encode_rgb8
 from fer_perception.types import (EMOTION_LABELS, ActionUnits, BoundingBox, ExpressionEvent, FaceFrame, FaceQuality,
                                   HeadPose, TrackedFace)
 
@@ -156,3 +156,11 @@ def face_expression(msg: Expression) -> FaceExpression:
         expression.valence_smoothed, expression.arousal_smoothed = msg.valence_smoothed, msg.arousal_smoothed
         expression.valence_arousal_confidence = msg.valence_arousal_confidence
     return expression
+
+
+def bgr8_image_msg(image_bgr: np.ndarray, header: Header) -> Image:
+    """A ``sensor_msgs/Image`` of a BGR frame (data assigned as bytes: fast in rclpy)."""
+    encoding, height, width, step, data = encode_bgr8(image_bgr)
+    msg = Image(header=header, encoding=encoding, height=height, width=width, step=step)
+    msg.data = data
+    return msg
