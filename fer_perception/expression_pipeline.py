@@ -131,7 +131,8 @@ class ExpressionPipeline:
         stamp_ns, stamp_s = frame.stamp_ns, frame.stamp_ns / NS
         events: list[ExpressionEvent] = []
         visible = {f.track_id for f in frame.faces}
-        stale = [t for t, s in self.tracks.items() if t not in visible and stamp_ns - s.last_seen_ns > self.track_timeout_ns]
+        stale = [track for track, state in self.tracks.items()
+                 if track not in visible and stamp_ns - state.last_seen_ns > self.track_timeout_ns]
         for face_id in [*frame.lost, *stale]:
             events += self._drop(face_id, stamp_ns)
         faces = [f for f in frame.faces if f.landmarks is not None]

@@ -156,3 +156,4 @@ def test_a_lost_track_closes_its_open_episodes():
     offsets = {e.event_id for e in closing if e.phase == EventPhase.OFFSET}
     assert onsets and onsets == offsets
     assert closing[-1].kind == "face_lost" and all(e.end_ns == 3 * NS for e in closing)
+

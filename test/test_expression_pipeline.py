@@ -1,0 +1,73 @@
+"""The expression pipeline on a real face: state per track, lost and vanished tracks closed, bounded memory."""
+from __future__ import annotations
+
+import cv2
+import pytest
+
+from conftest import media_path
+from fer_perception.expression_pipeline import pipeline_from_config
+from fer_perception.face.front_end import FaceFrontEnd, FaceFrontEndConfig
+from fer_perception.types import EventPhase, FaceFrame
+
+NS = 1_000_000_000
+
+
+@pytest.fixture(scope="module")
+def smiling_face():
+    image = cv2.cvtColor(cv2.imread(str(media_path("single_face.jpg"))), cv2.COLOR_BGR2RGB)
+    front_end = FaceFrontEnd(FaceFrontEndConfig(min_hits=1))
+    try:
+        return front_end.process(image, 0).faces[0]
+    finally:
+        front_end.close()
+
+
+def frames_of(face, track_id: str, seconds: float, start_s: float = 0.0, fps: float = 30.0):
+    face.track_id = track_id
+    return [FaceFrame(round((start_s + i / fps) * NS), 572, 562, [face]) for i in range(int(seconds * fps))]
+
+
+def test_a_smile_gives_appeared_smile_and_emotion_events_and_a_lost_track_closes_them(smiling_face):
+    pipeline = pipeline_from_config(None)
+    events = []
+    for frame in frames_of(smiling_face, "a", 2.0):
+        result = pipeline.process(frame)
+        events += result.events
+    expression = result.expressions[0]
+    assert expression.emotion is not None and expression.label_smoothed == 3, "FACS mapping reads happy"
+    kinds = {(e.kind, e.phase) for e in events}
+    assert ("face_appeared", EventPhase.INSTANT) in kinds and ("smile", EventPhase.ONSET) in kinds
+    assert ("emotion", EventPhase.ONSET) in kinds
+    closing = pipeline.process(FaceFrame(3 * NS, 572, 562, [], lost=["a"])).events
+    onsets = {e.event_id for e in events if e.phase == EventPhase.ONSET}
+    assert onsets == {e.event_id for e in closing if e.phase == EventPhase.OFFSET}
+    assert closing[-1].kind == "face_lost" and pipeline.tracks == {}
+
+
+def test_a_track_that_vanishes_without_a_lost_message_is_dropped_after_the_timeout(smiling_face):
+    pipeline = pipeline_from_config(None)
+    for frame in frames_of(smiling_face, "b", 1.0):
+        pipeline.process(frame)
+    assert "b" in pipeline.tracks
+    assert pipeline.process(FaceFrame(2 * NS, 572, 562, [])).events == [], "within the timeout nothing happens"
+    late = pipeline.process(FaceFrame(10 * NS, 572, 562, [])).events
+    assert late and late[-1].kind == "face_lost" and pipeline.tracks == {}
+
+
+def test_memory_stays_bounded_when_many_people_come_and_go(smiling_face):
+    pipeline = pipeline_from_config(None)
+    for person in range(50):
+        for frame in frames_of(smiling_face, f"p{person}", 0.2, start_s=person):
+            pipeline.process(frame)
+        pipeline.process(FaceFrame(round((person + 0.5) * NS), 572, 562, [], lost=[f"p{person}"]))
+    assert pipeline.tracks == {} and pipeline.au_estimator.tracks == 0
+
+
+def test_shutdown_closes_every_open_episode(smiling_face):
+    pipeline = pipeline_from_config(None)
+    events = []
+    for frame in frames_of(smiling_face, "c", 2.0):
+        events += pipeline.process(frame).events
+    closing = pipeline.close(5 * NS)
+    onsets = {e.event_id for e in events if e.phase == EventPhase.ONSET}
+    assert onsets and onsets == {e.event_id for e in closing}
