@@ -8,6 +8,8 @@ from the mesh when there is one, otherwise from the detector's keypoints (see
 """
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 
@@ -25,17 +27,16 @@ def alignment_transform(eyes: np.ndarray, crop_size: int) -> np.ndarray:
 
     ``eyes`` is (2, 2): the subject's right eye then left eye, image x/y.
     """
-    right_eye, left_eye = np.asarray(eyes, dtype=np.float64)
-    delta = left_eye - right_eye
-    distance = float(np.hypot(*delta))
+    (right_x, right_y), (left_x, left_y) = np.asarray(eyes, dtype=np.float64).tolist()
+    dx, dy = left_x - right_x, left_y - right_y
+    distance = math.hypot(dx, dy)
     if distance <= 0.0:
         raise ValueError("eye centres coincide; cannot align")
     scale = EYE_DISTANCE_FRACTION * crop_size / distance
-    cos, sin = delta / distance
-    linear = scale * np.array([[cos, sin], [-sin, cos]])
-    target = np.array([crop_size / 2.0, EYE_ROW_FRACTION * crop_size])
-    offset = target - linear @ ((right_eye + left_eye) / 2.0)
-    return np.hstack([linear, offset[:, None]])
+    cos, sin = scale * (dx / distance), scale * (dy / distance)  # scaled rotation entries
+    mid_x, mid_y = (right_x + left_x) / 2.0, (right_y + left_y) / 2.0
+    return np.array([[cos, sin, crop_size / 2.0 - (cos * mid_x + sin * mid_y)],
+                     [-sin, cos, EYE_ROW_FRACTION * crop_size - (cos * mid_y - sin * mid_x)]])
 
 
 def warp_crop(image_rgb: np.ndarray, transform: np.ndarray, crop_size: int, border: str = "constant") -> np.ndarray:
@@ -45,7 +46,8 @@ def warp_crop(image_rgb: np.ndarray, transform: np.ndarray, crop_size: int, bord
     covers is area-averaged down first, so large faces do not alias.
     """
     transform = np.asarray(transform, dtype=np.float64)
-    scale = float(np.sqrt(abs(np.linalg.det(transform[:, :2]))))
+    (a, b), (c, d) = transform[:, :2].tolist()
+    scale = math.sqrt(abs(a * d - b * c))
     if scale < 0.5:
         image_rgb, transform = _area_reduced(image_rgb, transform, crop_size, scale)
     return cv2.warpAffine(image_rgb, transform, (crop_size, crop_size), flags=cv2.INTER_LINEAR,
@@ -55,11 +57,12 @@ def warp_crop(image_rgb: np.ndarray, transform: np.ndarray, crop_size: int, bord
 def _area_reduced(image_rgb: np.ndarray, transform: np.ndarray, crop_size: int,
                   scale: float) -> tuple[np.ndarray, np.ndarray]:
     """The image region under the crop resized by ``scale``, and the transform from it to the crop."""
-    corners = np.array([[0, 0, 1], [crop_size, 0, 1], [0, crop_size, 1], [crop_size, crop_size, 1]], np.float64)
-    covered = corners @ cv2.invertAffineTransform(transform).T
+    (a, b, c), (d, e, f) = cv2.invertAffineTransform(transform).tolist()
+    xs = (c, a * crop_size + c, b * crop_size + c, a * crop_size + b * crop_size + c)
+    ys = (f, d * crop_size + f, e * crop_size + f, d * crop_size + e * crop_size + f)
     height, width = image_rgb.shape[:2]
-    x0, y0 = np.clip(np.floor(covered.min(axis=0)).astype(int) - 1, 0, [width, height])
-    x1, y1 = np.clip(np.ceil(covered.max(axis=0)).astype(int) + 1, 0, [width, height])
+    x0, y0 = min(max(math.floor(min(xs)) - 1, 0), width), min(max(math.floor(min(ys)) - 1, 0), height)
+    x1, y1 = min(max(math.ceil(max(xs)) + 1, 0), width), min(max(math.ceil(max(ys)) + 1, 0), height)
     if x1 - x0 < 2 or y1 - y0 < 2:
         return image_rgb, transform
     out_w = max(1, round((x1 - x0) * scale))

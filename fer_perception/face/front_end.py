@@ -4,7 +4,7 @@ Per-frame schedule, designed so the separate detector runs only when it can
 add something:
 
 1. Follow: every confirmed track seen in the previous frame gets its mesh
-   fitted (tracking-mode FaceMesh, 4-5 ms) in a region cut around its
+   fitted (tracking-mode FaceMesh, 3-4 ms) in a region cut around its
    constant-velocity prediction. The mesh is the measurement; a fit that
    fails, fails the tracker's gate, or duplicates another track's face is
    discarded.
@@ -12,7 +12,7 @@ add something:
    frames to pick up new faces, and on any frame where some track is
    tentative, coasting, or just lost its mesh. A detection overlapping a
    followed face only refreshes its confidence; each remaining one must be
-   confirmed by a mesh fitted in its region (static FaceMesh, about 6 ms),
+   confirmed by a mesh fitted in its region (static FaceMesh, about 5.5 ms),
    which also rejects the detector's false faces before they reach the tracker.
 3. Track: followed meshes update their own tracks directly; verified
    detections are associated to the other tracks or start new ones.
@@ -21,11 +21,11 @@ add something:
    eye-aligned crop transform and quality. The crop itself is cut only on
    request via :meth:`FaceFrontEnd.crop`.
 
-Measured at 640 x 480 on 2 cores (median per frame, crops included): one face
-5.6-6.3 ms, about 0.5 of running the detector plus a static mesh per face on
-every frame; five faces 24-30 ms, 0.7-1.0 of it, as the per-face mesh
-dominates there. Mesh costs above are per face and include cutting regions
-and reading landmarks.
+Measured at 640 x 480 on 2 cores (``bench.stages``; median per frame, crops
+included): one face 4.9-5.3 ms, 1.4-1.5 times the MediaPipe calls inside it,
+the rest mostly cutting the mesh region (0.4 ms) and the crop's area-averaging
+of a large face (0.4 ms); five faces 21-22 ms, 1.23 times. Mesh costs above
+are per face and include cutting regions and reading landmarks.
 """
 from __future__ import annotations
 

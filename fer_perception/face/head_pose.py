@@ -19,6 +19,8 @@ and roll.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from fer_perception.types import HeadPose
@@ -44,18 +46,21 @@ _CANONICAL_POINTS: dict[int, tuple[float, float, float]] = {
 }
 _INDICES = list(_CANONICAL_POINTS)
 _MODEL = np.array(list(_CANONICAL_POINTS.values()))
-_MODEL_CENTRED = _MODEL - _MODEL.mean(axis=0)
+_MODEL_CENTRED_T = np.ascontiguousarray((_MODEL - _MODEL.mean(axis=0)).T)
+"""The model points about their centroid, transposed: since they sum to zero, multiplying by them
+centres the observed points too, so the fit needs no separate centring step."""
 # Mesh axes (x right, y down, z away from the camera) to the model's (x right, y up, z towards the camera).
 _MESH_TO_MODEL_AXES = np.array([1.0, -1.0, -1.0])
 
 
 def head_rotation(landmarks: np.ndarray) -> np.ndarray:
     """3 x 3 rotation taking canonical-model directions to camera directions (x right, y up, z to camera)."""
-    observed = landmarks[_INDICES] * _MESH_TO_MODEL_AXES
-    observed -= observed.mean(axis=0)
-    u, _, vt = np.linalg.svd(_MODEL_CENTRED.T @ observed)
-    reflection = np.sign(np.linalg.det(vt.T @ u.T))
-    return vt.T @ np.diag([1.0, 1.0, reflection]) @ u.T
+    covariance = (_MODEL_CENTRED_T @ landmarks[_INDICES]) * _MESH_TO_MODEL_AXES
+    u, _, vt = np.linalg.svd(covariance)
+    rotation = vt.T @ u.T
+    if np.linalg.det(rotation) < 0.0:  # the best orthogonal fit is a reflection: flip its weakest axis
+        rotation -= 2.0 * np.outer(vt[2], u[:, 2])
+    return rotation
 
 
 def estimate_head_pose(landmarks: np.ndarray) -> HeadPose:
@@ -63,8 +68,6 @@ def estimate_head_pose(landmarks: np.ndarray) -> HeadPose:
 
     The rotation is decomposed as R = R_y(yaw) · R_x(-pitch) · R_z(roll).
     """
-    rotation = head_rotation(landmarks)
-    yaw = np.arctan2(rotation[0, 2], rotation[2, 2])
-    pitch = np.arcsin(np.clip(rotation[1, 2], -1.0, 1.0))
-    roll = np.arctan2(rotation[1, 0], rotation[1, 1])
-    return HeadPose(yaw=float(np.degrees(yaw)), pitch=float(np.degrees(pitch)), roll=float(np.degrees(roll)))
+    (_, _, r02), (r10, r11, r12), (_, _, r22) = head_rotation(landmarks).tolist()
+    return HeadPose(yaw=math.degrees(math.atan2(r02, r22)), pitch=math.degrees(math.asin(min(max(r12, -1.0), 1.0))),
+                    roll=math.degrees(math.atan2(r10, r11)))

@@ -13,6 +13,7 @@ from fer_perception.types import BoundingBox
 
 RIGHT_EYE_CORNERS = (33, 133)
 LEFT_EYE_CORNERS = (362, 263)
+_EYE_CORNERS = [*RIGHT_EYE_CORNERS, *LEFT_EYE_CORNERS]
 
 
 def eye_centres(landmarks: np.ndarray) -> np.ndarray:
@@ -20,12 +21,13 @@ def eye_centres(landmarks: np.ndarray) -> np.ndarray:
 
     Corners rather than iris centres, so gaze does not move the result.
     """
-    corners = landmarks[[*RIGHT_EYE_CORNERS, *LEFT_EYE_CORNERS], :2]
-    return corners.reshape(2, 2, 2).mean(axis=1)
+    corners = landmarks[_EYE_CORNERS, :2]
+    return (corners[0::2] + corners[1::2]) / 2.0
 
 
 def landmarks_box(landmarks: np.ndarray) -> BoundingBox:
     """Tight axis-aligned box around all mesh points."""
-    low = landmarks[:, :2].min(axis=0)
-    high = landmarks[:, :2].max(axis=0)
-    return BoundingBox(float(low[0]), float(low[1]), float(high[0] - low[0]), float(high[1] - low[1]))
+    # Column by column: numpy reduces a strided (N, 2) view along axis 0 several times slower.
+    xs, ys = landmarks[:, 0], landmarks[:, 1]
+    left, top = float(xs.min()), float(ys.min())
+    return BoundingBox(left, top, float(xs.max()) - left, float(ys.max()) - top)

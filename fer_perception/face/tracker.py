@@ -19,6 +19,7 @@ prediction) and is then reported once as lost.
 """
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -166,19 +167,19 @@ class FaceTracker:
 
     def _cost(self, track: Track, observation: Observation) -> float:
         predicted = track.predicted_box()
-        size = float(np.sqrt(max(predicted.area, 1e-9)))
-        observed_size = float(np.sqrt(max(observation.box.area, 1e-9)))
+        size = math.sqrt(max(predicted.area, 1e-9))
+        observed_size = math.sqrt(max(observation.box.area, 1e-9))
         if max(size / observed_size, observed_size / size) > MAX_SIZE_RATIO:
             return _FORBIDDEN
         iou = predicted.iou(observation.box)
         observed_eyes = observation.eyes
         if track.eyes is not None and observed_eyes is not None:
-            gaps = np.linalg.norm(track.eyes + track.predicted_shift() - observed_eyes, axis=1)
-            distance = float(gaps.mean()) / size
+            (right_dx, right_dy), (left_dx, left_dy) = (track.eyes + track.predicted_shift() - observed_eyes).tolist()
+            distance = (math.hypot(right_dx, right_dy) + math.hypot(left_dx, left_dy)) / 2.0 / size
         else:
-            distance = float(np.hypot(*(_centre(predicted) - _centre(observation.box)))) / size
+            distance = math.hypot(*(_centre(predicted) - _centre(observation.box)).tolist()) / size
         # The position is less certain the longer a track goes unseen.
-        max_distance = self._max_centre_distance * np.sqrt(track.misses + 1)
+        max_distance = self._max_centre_distance * math.sqrt(track.misses + 1)
         if iou < self._iou_threshold and distance > max_distance:
             return _FORBIDDEN
         return (1.0 - iou) + distance
