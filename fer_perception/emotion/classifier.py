@@ -1,0 +1,77 @@
+"""Inference API of the learned emotion classifier, as used by the expression stage.
+
+:class:`EmotionClassifier` takes the face front end's eye-aligned crops of one
+frame, maps each to the model's FER2013-framed 48 x 48 gray input (see
+:mod:`fer_perception.emotion.preprocess`) and classifies all of them in one
+batch with one intra-op thread, so the other core stays free for the rest of
+the pipeline. How the network is run is a backend chosen by name from
+:data:`BACKENDS`.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from fer_perception.emotion.checkpoint import ModelLoadError, load_model
+from fer_perception.emotion.dataset import normalise
+from fer_perception.emotion.preprocess import crop_to_model_input
+
+Forward = Callable[[torch.Tensor], torch.Tensor]
+"""A prepared network: normalised input batch in, logits out."""
+
+
+def _torchscript_backend(network: nn.Module) -> Forward:
+    """Frozen, inference-optimised TorchScript: BatchNorm folded into the convolutions, conv+ReLU fused,
+    no Python per layer. Measured 1.6x faster than eager at batch 1 and 5 on one thread. TorchScript is
+    deprecated in torch 2.13, so its warnings are silenced here, and ``torch_eager`` is the fallback."""
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.script(network.eval())))
+
+
+def _eager_backend(network: nn.Module) -> Forward:
+    """The network as it is, in eval mode: slower, but independent of TorchScript."""
+    return network.eval()
+
+
+BACKENDS: dict[str, Callable[[nn.Module], Forward]] = {"torch": _torchscript_backend, "torch_eager": _eager_backend}
+"""How the network can be run, by name."""
+
+
+class EmotionClassifier:
+    """Emotion probabilities of aligned face crops from a shipped model file.
+
+    Construction sets torch to one intra-op thread for the whole process (the
+    expression node's): at batch sizes of 1-5 faces a second thread gains
+    little and competes with the face front end for the other core. Raises
+    :class:`~fer_perception.emotion.checkpoint.ModelLoadError` naming the file
+    when the model is missing, corrupt or not a gray-input model, and
+    ``ValueError`` for an unknown backend.
+    """
+
+    def __init__(self, model_path: str | os.PathLike[str], backend: str = "torch") -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown emotion classifier backend {backend!r}; choose one of {sorted(BACKENDS)}")
+        network, spec = load_model(model_path)
+        if spec.color != "gray":
+            raise ModelLoadError(f"emotion model file {model_path} expects {spec.color!r} input; only 'gray' is supported")
+        torch.set_num_threads(1)
+        self.labels: tuple[str, ...] = spec.labels
+        """Class name of each output column (FER2013 order)."""
+        self._input_size = spec.input_size
+        self._mean, self._std = spec.mean, spec.std
+        self._forward = BACKENDS[backend](network)
+
+    def predict(self, crops: Sequence[np.ndarray]) -> np.ndarray:
+        """(N, classes) float32 probabilities of N aligned square crops (RGB or gray uint8), one batch."""
+        if len(crops) == 0:
+            return np.zeros((0, len(self.labels)), np.float32)
+        faces = np.stack([crop_to_model_input(crop, self._input_size) for crop in crops])
+        with torch.inference_mode():
+            logits = self._forward(normalise(torch.from_numpy(faces), self._mean, self._std))
+        return torch.softmax(logits.float(), dim=1).numpy()

@@ -1,0 +1,238 @@
+"""Training the emotion network on FER2013 (CLI ``fer-train``, ``python -m fer_perception.emotion.train``).
+
+Trains on the ``train`` split only and selects the epoch by ``val`` accuracy;
+``test`` is scored once, at the end, for the report. Built for a small CPU:
+bfloat16 autocast (about 2x faster on AVX-512 BF16 CPUs), augmentation in the
+training process, and a checkpoint after every epoch (model, optimizer,
+scheduler, RNG states, best-val so far; written atomically) so ``--resume``
+continues exactly where an interrupted run stopped. Outputs in ``--out``:
+``last.pt`` (resume state), ``best.pt`` (best-by-val model in the shipped
+format), ``report.json`` (val/test accuracy, with and without flip TTA,
+per-class recall, macro-F1, confusion matrices, history).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from fer_perception.emotion.checkpoint import ModelSpec, atomic_save, load_model, save_model
+from fer_perception.emotion.dataset import (INPUT_SIZE, Augmentation, DatasetError, class_weights, load_npz,
+                                            pixel_statistics)
+from fer_perception.emotion.evaluate import classification_metrics, predict_probabilities
+from fer_perception.emotion.labels import EMOTIONS, canonical_label
+from fer_perception.emotion.network import build_network
+from fer_perception.paths import data_dir
+
+ARCHITECTURE = "fer_resnet"
+RESUME_FILE = "last.pt"
+BEST_FILE = "best.pt"
+REPORT_FILE = "report.json"
+RESUME_IGNORED = ("resume", "stop_after", "threads", "out")
+"""Arguments that may differ between a run and its resumption; all others must match."""
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="fer-train", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=data_dir() / "fer2013" / "fer2013.npz", help="FER2013-layout .npz (default: %(default)s)")
+    parser.add_argument("--out", type=Path, default=Path("out/emotion_training"), help="output folder (default: %(default)s)")
+    parser.add_argument("--epochs", type=int, default=60, help="total epochs (default: %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=0.1, help="peak SGD learning rate (default: %(default)s)")
+    parser.add_argument("--momentum", type=float, default=0.9)
+    parser.add_argument("--weight-decay", type=float, default=5e-4)
+    parser.add_argument("--warmup-epochs", type=float, default=2.0, help="linear warm-up before the cosine decay")
+    parser.add_argument("--label-smoothing", type=float, default=0.1)
+    parser.add_argument("--class-weight-power", type=float, default=0.5,
+                        help="loss weight of a class ~ count**-power; 0 disables (default: %(default)s)")
+    parser.add_argument("--augment-strength", type=float, default=0.6,
+                        help="scales dataset.Augmentation's geometric and photometric ranges (default: %(default)s)")
+    parser.add_argument("--erase-probability", type=float, default=0.25, help="random erasing per image")
+    parser.add_argument("--widths", type=int, nargs=4, default=[32, 64, 128, 256])
+    parser.add_argument("--blocks", type=int, nargs=4, default=[1, 1, 1, 1])
+    parser.add_argument("--dropout", type=float, default=0.2)
+    parser.add_argument("--no-bf16", dest="bf16", action="store_false", help="train in float32")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default: %(default)s)")
+    parser.add_argument("--resume", action="store_true", help=f"continue from OUT/{RESUME_FILE}")
+    parser.add_argument("--stop-after", type=int, default=0, help="stop after this many epochs in this invocation (0: run to the end)")
+    return parser.parse_args(argv)
+
+
+def training_config(args: argparse.Namespace) -> dict[str, Any]:
+    """The arguments that define the run (JSON-friendly), stored with checkpoints and reports."""
+    return {key: str(value) if isinstance(value, Path) else value
+            for key, value in vars(args).items() if key not in RESUME_IGNORED}
+
+
+def warmup_cosine(total_steps: int, warmup_steps: int):
+    """LR factor per step: linear warm-up to 1, then cosine decay to 0 at ``total_steps``."""
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+    return factor
+
+
+def scaled_augmentation(strength: float, erase_probability: float) -> Augmentation:
+    """``Augmentation``'s default ranges times ``strength`` (1 = the defaults), with the given erasing probability.
+
+    The slim network under-fits FER2013 with the full ranges (augmented training accuracy stays at the
+    validation accuracy), so training uses weaker ones by default.
+    """
+    base = Augmentation()
+    low, high = base.scale_range
+    return replace(base, max_rotation_deg=base.max_rotation_deg * strength,
+                   scale_range=(1 - (1 - low) * strength, 1 + (high - 1) * strength),
+                   max_shift=base.max_shift * strength, brightness=base.brightness * strength,
+                   contrast=base.contrast * strength, erase_probability=erase_probability)
+
+
+def _check_classes(classes: tuple[str, ...], path: Path) -> None:
+    if tuple(canonical_label(name) for name in classes) != EMOTIONS:
+        raise SystemExit(f"{path}: classes {list(classes)} are not FER2013's {list(EMOTIONS)} in that order")
+
+
+def _train_epoch(network: nn.Module, optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LRScheduler,
+                 loss_fn: nn.Module, images: torch.Tensor, labels: torch.Tensor, generator: torch.Generator,
+                 args: argparse.Namespace, mean: float, std: float, description: str) -> dict[str, float]:
+    """One pass over the shuffled training images; returns mean loss and accuracy on the augmented batches."""
+    network.train()
+    order = torch.randperm(len(images), generator=generator)
+    batches = max(1, len(order) // args.batch_size)  # the last partial batch is dropped (BatchNorm needs a few samples)
+    augmentation = scaled_augmentation(args.augment_strength, args.erase_probability)
+    loss_sum, correct, seen = 0.0, 0, 0
+    with tqdm(total=batches, desc=description, unit="batch", mininterval=10.0, file=sys.stderr) as progress:
+        for batch_index in range(batches):
+            chosen = order[batch_index * args.batch_size:(batch_index + 1) * args.batch_size]
+            inputs = ((augmentation(images[chosen], generator) - mean) / std).unsqueeze(1)
+            targets = labels[chosen]
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+                logits = network(inputs)
+                loss = loss_fn(logits.float(), targets)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            loss_sum += float(loss) * len(chosen)
+            correct += int((logits.argmax(1) == targets).sum())
+            seen += len(chosen)
+            progress.update()
+            progress.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
+    return {"loss": loss_sum / seen, "accuracy": correct / seen}
+
+
+def _final_report(best_path: Path, faces: dict[str, np.ndarray], targets: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Val and test metrics of the selected model, without and with flip TTA."""
+    network, spec = load_model(best_path)
+    report: dict[str, Any] = {}
+    for split in ("val", "test"):
+        for tta in (False, True):
+            probabilities = predict_probabilities(network, faces[split], spec.mean, spec.std, tta=tta)
+            metrics = classification_metrics(targets[split], probabilities.argmax(1), spec.labels)
+            report[f"{split}_tta" if tta else split] = metrics
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    config = training_config(args)
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        splits = {split: load_npz(args.data, split) for split in ("train", "val", "test")}
+    except DatasetError as error:
+        raise SystemExit(str(error)) from error
+    _check_classes(splits["train"].classes, args.data)
+    train_images = torch.from_numpy(splits["train"].images)
+    train_labels = torch.from_numpy(splits["train"].labels)
+    mean, std = pixel_statistics(splits["train"].images)
+
+    torch.manual_seed(args.seed)
+    generator = torch.Generator().manual_seed(args.seed)  # shuffling, augmentation; the global RNG drives dropout
+    kwargs = {"num_classes": len(EMOTIONS), "in_channels": 1, "widths": list(args.widths),
+              "blocks": list(args.blocks), "dropout": args.dropout}
+    network = build_network(ARCHITECTURE, **kwargs)
+    optimizer = torch.optim.SGD(network.parameters(), lr=args.lr, momentum=args.momentum,
+                                weight_decay=args.weight_decay, nesterov=True)
+    steps_per_epoch = max(1, len(train_images) // args.batch_size)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, warmup_cosine(args.epochs * steps_per_epoch, round(args.warmup_epochs * steps_per_epoch)))
+    weights = class_weights(splits["train"].labels, len(EMOTIONS), args.class_weight_power)
+    loss_fn = nn.CrossEntropyLoss(weight=weights, label_smoothing=args.label_smoothing)
+
+    start_epoch, best, history, elapsed = 1, {"epoch": 0, "val_accuracy": -1.0}, [], 0.0
+    if args.resume:
+        state = torch.load(out / RESUME_FILE, map_location="cpu", weights_only=True)
+        changed = {key: (state["config"].get(key), value) for key, value in config.items()
+                   if state["config"].get(key) != value}
+        if changed:
+            raise SystemExit(f"--resume: arguments differ from the checkpointed run (old, new): {changed}")
+        network.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["torch_rng"])
+        generator.set_state(state["augment_rng"])
+        start_epoch, best, history, elapsed = state["epoch"] + 1, state["best"], state["history"], state["elapsed_s"]
+        print(f"resuming at epoch {start_epoch}/{args.epochs} (best val {best['val_accuracy']:.4f} "
+              f"at epoch {best['epoch']})", flush=True)
+
+    spec = ModelSpec(architecture=ARCHITECTURE, kwargs=kwargs, labels=EMOTIONS, input_size=INPUT_SIZE,
+                     color="gray", mean=mean, std=std, training={})
+    run_epochs = 0
+    for epoch in range(start_epoch, args.epochs + 1):
+        began = time.monotonic()
+        stats = _train_epoch(network, optimizer, scheduler, loss_fn, train_images, train_labels, generator, args, mean,
+                             std, f"epoch {epoch}/{args.epochs}")
+        probabilities = predict_probabilities(network, splits["val"].images, mean, std)
+        val_accuracy = float((probabilities.argmax(1) == splits["val"].labels).mean())
+        if val_accuracy > best["val_accuracy"]:
+            best = {"epoch": epoch, "val_accuracy": val_accuracy}
+            training = {"dataset": "FER2013", "data_file": args.data.name, "train_split": "train",
+                        "selected_by": "val accuracy", "epoch": epoch, "val_accuracy": val_accuracy,
+                        "seed": args.seed, "config": config}
+            save_model(out / BEST_FILE, network, ModelSpec(**{**spec.__dict__, "training": training}))
+        elapsed += time.monotonic() - began
+        history.append({"epoch": epoch, "lr": scheduler.get_last_lr()[0], "train_loss": stats["loss"],
+                        "train_accuracy": stats["accuracy"], "val_accuracy": val_accuracy})
+        atomic_save({"config": config, "epoch": epoch, "model": network.state_dict(),
+                     "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                     "torch_rng": torch.get_rng_state(), "augment_rng": generator.get_state(),
+                     "best": best, "history": history, "elapsed_s": elapsed}, out / RESUME_FILE)
+        remaining = (args.epochs - epoch) * elapsed / epoch
+        print(f"epoch {epoch}/{args.epochs}: train loss {stats['loss']:.4f} acc {stats['accuracy']:.4f}, "
+              f"val acc {val_accuracy:.4f} (best {best['val_accuracy']:.4f} @ {best['epoch']}), "
+              f"elapsed {elapsed / 60:.1f} min, ETA {remaining / 60:.1f} min", flush=True)
+        run_epochs += 1
+        if args.stop_after and run_epochs >= args.stop_after and epoch < args.epochs:
+            print(f"stopping after {run_epochs} epochs; continue with --resume", flush=True)
+            return 0
+
+    faces = {split: splits[split].images for split in ("val", "test")}
+    targets = {split: splits[split].labels for split in ("val", "test")}
+    report = {"config": config, "best_epoch": best["epoch"], "epochs": args.epochs, "train_time_s": elapsed,
+              "hardware": {"machine": platform.machine(), "processor": platform.processor(),
+                           "torch_threads": args.threads, "torch": torch.__version__},
+              **_final_report(out / BEST_FILE, faces, targets), "history": history}
+    (out / REPORT_FILE).write_text(json.dumps(report, indent=2))
+    for key in ("val", "val_tta", "test", "test_tta"):
+        print(f"{key}: accuracy {report[key]['accuracy']:.4f}, macro-F1 {report[key]['macro_f1']:.4f}", flush=True)
+    print(f"report: {out / REPORT_FILE}; best model: {out / BEST_FILE}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
