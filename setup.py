@@ -32,6 +32,9 @@ setup(
             "behaviour_example_node = fer_perception.nodes.behaviour_example_node:main",
             "fer-run = fer_perception.runner:main",
             "fer-train-au = fer_perception.au.train_au:main",
+            "fer-au-fit = fer_perception.au.fit:main",
+            "fer-train = fer_perception.emotion.train:main",
+            "fer-evaluate = fer_perception.emotion.evaluate:main",
         ],
     },
 )
