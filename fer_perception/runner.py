@@ -60,7 +60,11 @@ def main(argv: list[str] | None = None) -> None:
     except ValueError as error:
         parser.error(str(error))
     interrupt_on_sigterm()
-    group = start_graph(specs)
+    try:
+        group = start_graph(specs)
+    except KeyboardInterrupt:
+        print("interrupted while the graph was starting; stopped", flush=True)
+        return
     deadline = time.monotonic() + options.duration if options.duration > 0 else float("inf")
     try:
         group.spin_until(lambda: group.sources_finished() or time.monotonic() > deadline)

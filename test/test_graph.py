@@ -109,10 +109,11 @@ def test_ctrl_c_stops_fer_run_cleanly_with_every_file_closed(tmp_path):
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not (tmp_path / "faces.csv").is_file():
+        csv_file = tmp_path / "faces.csv"
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not (csv_file.is_file() and csv_file.read_text().count("\n") > 5):
             time.sleep(0.2)
-        time.sleep(4.0)
+        time.sleep(1.0)
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=30)
     finally:

@@ -55,6 +55,10 @@ class ExpressionNode(Node):
 
     def __init__(self, node_name: str = "expression", **kwargs):
         super().__init__(node_name, **kwargs)
+        # What destroy_node needs exists first: the node may be destroyed while its models load.
+        self.frames: LatestSlot[tuple[Faces, FaceCrops | None]] = LatestSlot()
+        self._worker: threading.Thread | None = None
+        self._last_header: Header | None = None
         self.config = declare_parameters(self, PARAMS)
         emotion_config = load_yaml(Path(self.config["emotion_config"]))
         classifier = load_emotion_model(emotion_config, self.get_logger().warning)
@@ -71,14 +75,12 @@ class ExpressionNode(Node):
         self._crops: deque[FaceCrops] = deque(maxlen=PAIRING_WINDOW)
         self._pair_lock = threading.Lock()
         self._pending_lost: list[str] = []
-        self.frames: LatestSlot[tuple[Faces, FaceCrops | None]] = LatestSlot()
         self.create_subscription(Faces, "faces", self._on_faces, reliable(10))
         if self.pipeline.needs_crops:
             self.create_subscription(FaceCrops, "face_crops", self._on_crops, reliable(10))
         self.processed = 0
         self._latencies: deque[float] = deque(maxlen=300)
         self._faces_seen = 0
-        self._last_header: Header | None = None
         self._window_start = (time.monotonic(), 0)
         self.create_timer(self.config["diagnostics_period"], self._publish_diagnostics)
         self._running = True
@@ -182,7 +184,8 @@ class ExpressionNode(Node):
     def destroy_node(self) -> None:
         self._running = False
         self.frames.close()
-        self._worker.join(timeout=10.0)
+        if self._worker is not None:
+            self._worker.join(timeout=10.0)
         if self._last_header is not None:
             closing = self.pipeline.close(stamp_to_ns(self._last_header.stamp))
             if closing:

@@ -71,6 +71,10 @@ class FaceDetectionNode(Node):
 
     def __init__(self, node_name: str = "face_detection", **kwargs):
         super().__init__(node_name, **kwargs)
+        # What destroy_node needs exists first: the node may be destroyed while its model loads.
+        self.frames: LatestSlot[Image | CompressedImage] = LatestSlot()
+        self._worker: threading.Thread | None = None
+        self.front_end: FaceFrontEnd | None = None
         values = declare_parameters(self, FRONT_END_PARAMS + NODE_PARAMS)
         self.front_end_config = replace(DEFAULTS, **{p.name: values[p.name] for p in FRONT_END_PARAMS})
         self.front_end = FaceFrontEnd(self.front_end_config)
@@ -78,7 +82,6 @@ class FaceDetectionNode(Node):
         self.add_on_set_parameters_callback(self._on_parameters)
         self.faces_pub = self.create_publisher(Faces, "faces", reliable(10))
         self.crops_pub = self.create_publisher(FaceCrops, "face_crops", reliable(10))
-        self.frames: LatestSlot[Image | CompressedImage] = LatestSlot()
         self.unseen = SequenceGaps()
         self.counters = FrameCounters()
         if values["input_transport"] == "compressed":
@@ -161,8 +164,10 @@ class FaceDetectionNode(Node):
     def destroy_node(self) -> None:
         self._running = False
         self.frames.close()
-        self._worker.join(timeout=10.0)
-        self.front_end.close()
+        if self._worker is not None:
+            self._worker.join(timeout=10.0)
+        if self.front_end is not None:
+            self.front_end.close()
         self.get_logger().info(f"frames received {self.counters.received}, processed {self.counters.processed}, "
                                f"skipped {self.frames_skipped}, rejected {self.counters.rejected}")
         super().destroy_node()
