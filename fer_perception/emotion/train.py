@@ -27,7 +27,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from fer_perception.emotion.checkpoint import ModelSpec, atomic_save, load_model, save_model
+from fer_perception.emotion.checkpoint import ModelLoadError, ModelSpec, atomic_save, load_model, save_model
 from fer_perception.emotion.dataset import (INPUT_SIZE, Augmentation, DatasetError, class_weights, load_npz,
                                             pixel_statistics)
 from fer_perception.emotion.evaluate import classification_metrics, predict_probabilities
@@ -62,6 +62,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--widths", type=int, nargs=4, default=[32, 64, 128, 256])
     parser.add_argument("--blocks", type=int, nargs=4, default=[1, 1, 1, 1])
     parser.add_argument("--dropout", type=float, default=0.2)
+    parser.add_argument("--init", type=Path, default=None,
+                        help="start from the weights of this model file (same architecture), e.g. to fine-tune")
     parser.add_argument("--no-bf16", dest="bf16", action="store_false", help="train in float32")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default: %(default)s)")
@@ -100,6 +102,17 @@ def scaled_augmentation(strength: float, erase_probability: float) -> Augmentati
                    contrast=base.contrast * strength, erase_probability=erase_probability)
 
 
+def _load_initial_weights(network: nn.Module, kwargs: dict[str, Any], path: Path) -> None:
+    """Copy the weights of model file ``path`` into ``network``; it must have the same architecture and arguments."""
+    try:
+        source, spec = load_model(path)
+    except ModelLoadError as error:
+        raise SystemExit(f"--init: {error}") from error
+    if spec.architecture != ARCHITECTURE or spec.kwargs != kwargs:
+        raise SystemExit(f"--init: {path} is {spec.architecture} {spec.kwargs}, not {ARCHITECTURE} {kwargs}")
+    network.load_state_dict(source.state_dict())
+
+
 def _check_classes(classes: tuple[str, ...], path: Path) -> None:
     if tuple(canonical_label(name) for name in classes) != EMOTIONS:
         raise SystemExit(f"{path}: classes {list(classes)} are not FER2013's {list(EMOTIONS)} in that order")
@@ -126,7 +139,7 @@ def _train_epoch(network: nn.Module, optimizer: torch.optim.Optimizer, scheduler
             loss.backward()
             optimizer.step()
             scheduler.step()
-            loss_sum += float(loss) * len(chosen)
+            loss_sum += float(loss.detach()) * len(chosen)
             correct += int((logits.argmax(1) == targets).sum())
             seen += len(chosen)
             progress.update()
@@ -166,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     kwargs = {"num_classes": len(EMOTIONS), "in_channels": 1, "widths": list(args.widths),
               "blocks": list(args.blocks), "dropout": args.dropout}
     network = build_network(ARCHITECTURE, **kwargs)
+    if args.init is not None:
+        _load_initial_weights(network, kwargs, args.init)
     optimizer = torch.optim.SGD(network.parameters(), lr=args.lr, momentum=args.momentum,
                                 weight_decay=args.weight_decay, nesterov=True)
     steps_per_epoch = max(1, len(train_images) // args.batch_size)

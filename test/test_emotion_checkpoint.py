@@ -1,0 +1,70 @@
+"""Emotion model files: weights-only round trip with metadata, and clear errors for missing or damaged files."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from fer_perception.emotion.checkpoint import ModelLoadError, ModelSpec, load_model, save_model
+from fer_perception.emotion.labels import EMOTIONS
+from fer_perception.emotion.network import build_network
+
+KWARGS = {"num_classes": 7, "in_channels": 1, "widths": [8, 16, 16, 32], "blocks": [1, 1, 1, 1], "dropout": 0.2}
+
+
+def _spec() -> ModelSpec:
+    return ModelSpec(architecture="fer_resnet", kwargs=KWARGS, labels=EMOTIONS, input_size=48, color="gray",
+                     mean=0.51, std=0.25, training={"dataset": "FER2013", "seed": 3, "epoch": 7})
+
+
+@pytest.fixture
+def saved(tmp_path: Path) -> tuple[Path, torch.nn.Module]:
+    torch.manual_seed(0)
+    network = build_network("fer_resnet", **KWARGS).eval()
+    path = tmp_path / "emotion.pt"
+    save_model(path, network, _spec())
+    return path, network
+
+
+def test_round_trip_is_weights_only_and_keeps_metadata(saved: tuple[Path, torch.nn.Module]) -> None:
+    path, network = saved
+    content = torch.load(path, map_location="cpu", weights_only=True)
+    assert content["spec"]["labels"] == list(EMOTIONS)
+    assert content["spec"]["training"] == {"dataset": "FER2013", "seed": 3, "epoch": 7}
+    assert "layer1.0.conv1.weight" in content["state_dict"] and "fc.weight" in content["state_dict"]
+    loaded, spec = load_model(path)
+    assert spec == _spec()
+    assert not loaded.training
+    faces = torch.randn(3, 1, 48, 48)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(faces), network(faces), rtol=0, atol=0)
+
+
+def test_missing_file_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "absent.pt"
+    with pytest.raises(ModelLoadError, match="absent.pt"):
+        load_model(path)
+
+
+def test_corrupt_and_truncated_files_name_the_file(saved: tuple[Path, torch.nn.Module], tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a model")
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(saved[0].read_bytes()[:2000])
+    for path in (garbage, truncated):
+        with pytest.raises(ModelLoadError, match=path.name):
+            load_model(path)
+
+
+def test_foreign_or_inconsistent_files_are_rejected(saved: tuple[Path, torch.nn.Module], tmp_path: Path) -> None:
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(3)}, foreign)
+    with pytest.raises(ModelLoadError, match="foreign.pt"):
+        load_model(foreign)
+    content = torch.load(saved[0], weights_only=True)
+    del content["state_dict"]["fc.weight"]
+    damaged = tmp_path / "damaged.pt"
+    torch.save(content, damaged)
+    with pytest.raises(ModelLoadError, match="damaged.pt"):
+        load_model(damaged)

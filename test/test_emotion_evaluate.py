@@ -1,0 +1,82 @@
+"""fer-evaluate on small datasets written from FER2013: other sizes and colour, other class spellings,
+a class the model lacks (reported and excluded), split selection, JSON output."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import REPO, data_dir
+from fer_perception.emotion.checkpoint import load_model
+from fer_perception.emotion.evaluate import main, predict_probabilities
+
+MODEL = REPO / "models" / "emotion_fer2013.pt"
+SPELLINGS = ["Anger", "DISGUST", "fear", "Happiness", "sadness", "Surprised", "Neutral", "contempt"]
+"""FER2013's classes spelled as other datasets do, plus one the model does not have."""
+
+
+@pytest.fixture(scope="module")
+def fer_test() -> tuple[np.ndarray, np.ndarray]:
+    """The first 70 test-split faces of FER2013 and their labels."""
+    path = data_dir() / "fer2013" / "fer2013.npz"
+    if not path.is_file():
+        pytest.fail(f"test data missing: {path} (set FER_DATA_DIR to the shared data folder)")
+    if not MODEL.is_file():
+        pytest.fail(f"shipped emotion model missing: {MODEL}")
+    with np.load(path) as data:
+        keep = np.flatnonzero(data["split"] == 2)[:70]
+        return data["images"][keep], data["labels"][keep].astype(np.int64)
+
+
+def test_aliases_colour_resize_and_unknown_class(fer_test, tmp_path: Path, capsys) -> None:
+    faces, labels = fer_test
+    colour = np.stack([cv2.cvtColor(cv2.resize(face, (96, 96), interpolation=cv2.INTER_LINEAR), cv2.COLOR_GRAY2RGB)
+                       for face in faces])
+    labels_with_contempt = labels.copy()
+    labels_with_contempt[:6] = 7  # six faces of a class the model does not know
+    data = tmp_path / "other.npz"
+    np.savez(data, images=colour, labels=labels_with_contempt, classes=np.array(SPELLINGS))
+    report = tmp_path / "report.json"
+
+    assert main([str(data), "--json", str(report), "--model", str(MODEL)]) == 0
+    printed = capsys.readouterr().out
+    assert "'contempt' (6 faces)" in printed and "excluded" in printed
+    assert "accuracy:" in printed and "macro-F1:" in printed and "confusion matrix" in printed
+
+    result = json.loads(report.read_text())
+    assert result["excluded_classes"] == {"contempt": 6}
+    assert result["count"] == 64 and result["split"] is None
+    network, spec = load_model(MODEL)
+    expected = predict_probabilities(network, faces[6:], spec.mean, spec.std).argmax(1)
+    # Colour 96 px faces come back to the same 48 px gray faces up to resampling, so predictions nearly agree.
+    assert abs(result["accuracy"] - float((expected == labels[6:]).mean())) <= 3 / 64
+    assert sum(map(sum, result["confusion"])) == 64
+    assert set(result["recall"]) == set(spec.labels)
+
+
+def test_split_selection_and_tta(fer_test, tmp_path: Path, capsys) -> None:
+    faces, labels = fer_test
+    split = np.arange(len(faces)) % 2
+    data = tmp_path / "split.npz"
+    np.savez(data, images=faces, labels=labels, classes=np.array(SPELLINGS[:7]), split=split,
+             split_names=np.array(["val", "test"]))
+    report = tmp_path / "report.json"
+    assert main([str(data), "--split", "val", "--tta", "--json", str(report), "--model", str(MODEL)]) == 0
+    result = json.loads(report.read_text())
+    assert (result["split"], result["count"], result["tta"]) == ("val", 35, True)
+    network, spec = load_model(MODEL)
+    expected = predict_probabilities(network, faces[split == 0], spec.mean, spec.std, tta=True).argmax(1)
+    assert result["accuracy"] == pytest.approx(float((expected == labels[split == 0]).mean()))
+    assert "flip TTA" in capsys.readouterr().out
+
+
+def test_missing_dataset_or_model_is_named(tmp_path: Path, capsys) -> None:
+    assert main([str(tmp_path / "nothing.npz"), "--model", str(MODEL)]) == 2
+    assert "nothing.npz" in capsys.readouterr().err
+    data = tmp_path / "tiny.npz"
+    np.savez(data, images=np.zeros((2, 48, 48), np.uint8), labels=np.zeros(2, np.int64), classes=np.array(["angry"]))
+    assert main([str(data), "--model", str(tmp_path / "nomodel.pt")]) == 2
+    assert "nomodel.pt" in capsys.readouterr().err

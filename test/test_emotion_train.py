@@ -1,0 +1,64 @@
+"""fer-train on a few hundred real FER2013 faces: outputs, and that --resume continues exactly."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import data_dir
+from fer_perception.emotion.checkpoint import load_model
+from fer_perception.emotion.train import main
+
+
+@pytest.fixture(scope="module")
+def small_fer(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """256 train, 64 val and 64 test faces of FER2013 in the same layout."""
+    path = data_dir() / "fer2013" / "fer2013.npz"
+    if not path.is_file():
+        pytest.fail(f"test data missing: {path} (set FER_DATA_DIR to the shared data folder)")
+    with np.load(path) as data:
+        keep = np.concatenate([np.flatnonzero(data["split"] == index)[:count]
+                               for index, count in ((0, 256), (1, 64), (2, 64))])
+        small = tmp_path_factory.mktemp("fer") / "small.npz"
+        np.savez(small, images=data["images"][keep], labels=data["labels"][keep], split=data["split"][keep],
+                 classes=data["classes"], split_names=data["split_names"])
+    return small
+
+
+def _train(data: Path, out: Path, *extra: str) -> None:
+    assert main(["--data", str(data), "--out", str(out), "--epochs", "2", "--batch-size", "64", "--seed", "5",
+                 *extra]) == 0
+
+
+def test_resume_continues_like_an_uninterrupted_run(small_fer: Path, tmp_path: Path, capsys) -> None:
+    _train(small_fer, tmp_path / "whole")
+    _train(small_fer, tmp_path / "split", "--stop-after", "1")
+    assert not (tmp_path / "split" / "report.json").exists()
+    _train(small_fer, tmp_path / "split", "--resume")
+    assert "resuming at epoch 2/2" in capsys.readouterr().out
+
+    whole = torch.load(tmp_path / "whole" / "last.pt", weights_only=True)
+    split = torch.load(tmp_path / "split" / "last.pt", weights_only=True)
+    assert whole["epoch"] == split["epoch"] == 2
+    assert whole["history"] == split["history"]
+    for name, tensor in whole["model"].items():
+        assert torch.equal(tensor, split["model"][name]), name
+
+    report = json.loads((tmp_path / "split" / "report.json").read_text())
+    assert report == {**json.loads((tmp_path / "whole" / "report.json").read_text()),
+                      "train_time_s": report["train_time_s"]}
+    for key in ("val", "val_tta", "test", "test_tta"):
+        assert report[key]["count"] == 64
+        assert set(report[key]) >= {"accuracy", "macro_f1", "recall", "confusion"}
+    network, spec = load_model(tmp_path / "split" / "best.pt")
+    assert spec.training["epoch"] == report["best_epoch"] and spec.training["seed"] == 5
+    assert sum(parameter.numel() for parameter in network.parameters()) > 0
+
+
+def test_resume_refuses_changed_arguments(small_fer: Path, tmp_path: Path) -> None:
+    _train(small_fer, tmp_path, "--stop-after", "1")
+    with pytest.raises(SystemExit, match="lr"):
+        _train(small_fer, tmp_path, "--resume", "--lr", "0.5")
