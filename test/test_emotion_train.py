@@ -62,3 +62,16 @@ def test_resume_refuses_changed_arguments(small_fer: Path, tmp_path: Path) -> No
     _train(small_fer, tmp_path, "--stop-after", "1")
     with pytest.raises(SystemExit, match="lr"):
         _train(small_fer, tmp_path, "--resume", "--lr", "0.5")
+
+
+def test_fine_tuning_records_its_lineage(small_fer: Path, tmp_path: Path) -> None:
+    _train(small_fer, tmp_path / "base", "--stop-after", "1")
+    base = tmp_path / "base" / "best.pt"
+    assert main(["--data", str(small_fer), "--out", str(tmp_path / "tuned"), "--epochs", "1", "--batch-size", "64",
+                 "--init", str(base), "--lr", "0.01"]) == 0
+    _, spec = load_model(tmp_path / "tuned" / "best.pt")
+    assert spec.training["config"]["init"] == str(base)
+    assert spec.training["initialised_from"] == load_model(base)[1].training
+    with pytest.raises(SystemExit, match="not fer_resnet"):
+        main(["--data", str(small_fer), "--out", str(tmp_path / "wide"), "--epochs", "1", "--init", str(base),
+              "--widths", "8", "16", "32", "64"])

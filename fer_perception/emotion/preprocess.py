@@ -16,9 +16,11 @@ The live crops (``fer_perception.face.alignment``) frame the face looser: eyes
    left 8, top 6, rounded to whole pixels, i.e. under 0.3 model pixels off);
 3. resizing that window to 48 x 48 with area averaging.
 
-Training uses FER2013's images unchanged; its random rotation (+-15 deg),
-scale (0.85-1.15) and shift (+-10 %) cover the spread of FER2013's own framing
-(the interquartile ranges above) and so the residual differences from step 2.
+Training uses FER2013's images unchanged; its random rotation, scale and shift
+(``dataset.Augmentation``'s ranges, +-15 deg, 0.85-1.15, +-10 %, scaled by
+``fer-train --augment-strength``; the shipped model's card gives the values it
+used) cover the spread of FER2013's own framing (the interquartile ranges
+above) and so the residual differences from step 2.
 """
 from __future__ import annotations
 

@@ -102,8 +102,9 @@ def scaled_augmentation(strength: float, erase_probability: float) -> Augmentati
                    contrast=base.contrast * strength, erase_probability=erase_probability)
 
 
-def _load_initial_weights(network: nn.Module, kwargs: dict[str, Any], path: Path) -> None:
-    """Copy the weights of model file ``path`` into ``network``; it must have the same architecture and arguments."""
+def _load_initial_weights(network: nn.Module, kwargs: dict[str, Any], path: Path) -> dict[str, Any]:
+    """Copy the weights of model file ``path`` into ``network`` (same architecture and arguments required);
+    returns that model's training metadata, so a fine-tuned model records its whole lineage."""
     try:
         source, spec = load_model(path)
     except ModelLoadError as error:
@@ -111,6 +112,7 @@ def _load_initial_weights(network: nn.Module, kwargs: dict[str, Any], path: Path
     if spec.architecture != ARCHITECTURE or spec.kwargs != kwargs:
         raise SystemExit(f"--init: {path} is {spec.architecture} {spec.kwargs}, not {ARCHITECTURE} {kwargs}")
     network.load_state_dict(source.state_dict())
+    return spec.training
 
 
 def _check_classes(classes: tuple[str, ...], path: Path) -> None:
@@ -179,8 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     kwargs = {"num_classes": len(EMOTIONS), "in_channels": 1, "widths": list(args.widths),
               "blocks": list(args.blocks), "dropout": args.dropout}
     network = build_network(ARCHITECTURE, **kwargs)
-    if args.init is not None:
-        _load_initial_weights(network, kwargs, args.init)
+    lineage = {} if args.init is None else {"initialised_from": _load_initial_weights(network, kwargs, args.init)}
     optimizer = torch.optim.SGD(network.parameters(), lr=args.lr, momentum=args.momentum,
                                 weight_decay=args.weight_decay, nesterov=True)
     steps_per_epoch = max(1, len(train_images) // args.batch_size)
@@ -218,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
             best = {"epoch": epoch, "val_accuracy": val_accuracy}
             training = {"dataset": "FER2013", "data_file": args.data.name, "train_split": "train",
                         "selected_by": "val accuracy", "epoch": epoch, "val_accuracy": val_accuracy,
-                        "seed": args.seed, "config": config}
+                        "seed": args.seed, "config": config, **lineage}
             save_model(out / BEST_FILE, network, ModelSpec(**{**spec.__dict__, "training": training}))
         elapsed += time.monotonic() - began
         history.append({"epoch": epoch, "lr": scheduler.get_last_lr()[0], "train_loss": stats["loss"],
