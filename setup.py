@@ -35,6 +35,10 @@ setup(
             "fer-au-fit = fer_perception.au.fit:main",
             "fer-train = fer_perception.emotion.train:main",
             "fer-evaluate = fer_perception.emotion.evaluate:main",
+            "fer-analyze = fer_perception.offline.analyze_cli:main",
+            "fer-render = fer_perception.offline.render_cli:main",
+            "fer-replay = fer_perception.nodes.bag_replay:main",
+            "fer-record = fer_perception.nodes.bag_record:main",
         ],
     },
 )

@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 
 from fer_perception.expression_pipeline import FaceExpression
-from fer_perception.types import AU_NUMBERS, EMOTION_LABELS, TrackedFace
+from fer_perception.types import AU_NUMBERS, EMOTION_LABELS, BoundingBox, TrackedFace
 
 # One colour per track, stable for an id (BGR).
 PALETTE = [(0, 200, 255), (255, 120, 0), (80, 220, 80), (200, 80, 255), (0, 80, 255), (255, 220, 0)]
@@ -22,27 +22,32 @@ def draw_faces(image: np.ndarray, faces: list[TrackedFace],
     """Draw box, id, mesh points and, where known, label and AU bars of each face onto the BGR image."""
     for face in faces:
         colour = track_colour(face.track_id)
-        box = face.box
-        x0, y0 = int(box.x), int(box.y)
-        x1, y1 = int(box.x + box.width), int(box.y + box.height)
-        cv2.rectangle(image, (x0, y0), (x1, y1), colour, 2)
         if face.landmarks is not None:
             for x, y in face.landmarks[::4, :2].astype(int):
                 cv2.circle(image, (int(x), int(y)), 1, colour, -1)
         expression = (expressions or {}).get(face.track_id)
-        label = face.track_id
+        caption = face.track_id
         if expression is not None and expression.emotion is not None:
-            label += f" {EMOTION_LABELS[expression.label_smoothed]} {expression.confidence:.2f}"
-        cv2.putText(image, label, (x0, max(12, y0 - 6)), FONT, 0.5, colour, 1, cv2.LINE_AA)
+            caption += f" {EMOTION_LABELS[expression.label_smoothed]} {expression.confidence:.2f}"
+        corner = draw_box(image, face.box, caption, colour)
         if expression is not None:
-            draw_au_bars(image, expression, (x1 + 4, y0), colour)
+            draw_au_bars(image, expression.au_smoothed, expression.aus.estimated, corner, colour)
 
 
-def draw_au_bars(image: np.ndarray, expression: FaceExpression, origin: tuple[int, int],
+def draw_box(image: np.ndarray, box: BoundingBox, caption: str, colour: tuple[int, int, int]) -> tuple[int, int]:
+    """A face box with its caption above it; returns the point just right of its top-right corner."""
+    x0, y0 = int(box.x), int(box.y)
+    x1, y1 = int(box.x + box.width), int(box.y + box.height)
+    cv2.rectangle(image, (x0, y0), (x1, y1), colour, 2)
+    cv2.putText(image, caption, (x0, max(12, y0 - 6)), FONT, 0.5, colour, 1, cv2.LINE_AA)
+    return x1 + 4, y0
+
+
+def draw_au_bars(image: np.ndarray, intensities: np.ndarray, estimated: np.ndarray, origin: tuple[int, int],
                  colour: tuple[int, int, int]) -> None:
-    """One bar per estimated AU (length = smoothed intensity / 5), labelled with its number."""
+    """One bar per estimated AU (length = intensity / 5, in ``AU_NUMBERS`` order), labelled with its number."""
     x, y = origin
-    for au, value, estimated in zip(AU_NUMBERS, expression.au_smoothed, expression.aus.estimated):
+    for au, value, estimated in zip(AU_NUMBERS, intensities, estimated):
         if not estimated:
             continue
         cv2.putText(image, str(au), (x, y + BAR_HEIGHT), FONT, 0.3, colour, 1, cv2.LINE_AA)

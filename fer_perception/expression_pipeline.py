@@ -117,6 +117,7 @@ class ExpressionPipeline:
         self.track_timeout_ns = int(float(expression_config["track_timeout_s"]) * NS)
         self._ids = itertools.count()
         self.tracks: dict[str, TrackState] = {}
+        self._origin_ns: int | None = None
 
     @property
     def needs_crops(self) -> bool:
@@ -128,7 +129,11 @@ class ExpressionPipeline:
         Tracks named in ``frame.lost``, and tracks unseen for ``track_timeout_s`` (a lost message that
         never came), are dropped with their open episodes closed.
         """
-        stamp_ns, stamp_s = frame.stamp_ns, frame.stamp_ns / NS
+        stamp_ns = frame.stamp_ns
+        if self._origin_ns is None:
+            self._origin_ns = stamp_ns
+        # Smoothers see seconds since the first frame: the same values whatever the clock's epoch.
+        stamp_s = (stamp_ns - self._origin_ns) / NS
         events: list[ExpressionEvent] = []
         visible = {f.track_id for f in frame.faces}
         stale = [track for track, state in self.tracks.items()

@@ -89,6 +89,12 @@ class GraphDescription:
         return specs
 
 
+def graph_topics(node: str = "expression") -> dict[str, str]:
+    """The graph's topic for each relative topic name of ``node`` (default arguments), e.g. image, expressions."""
+    spec = next(s for s in load_graph().resolve() if s.name == node)
+    return dict(spec.remappings)
+
+
 def load_graph(path: Path | None = None) -> GraphDescription:
     """Read the graph description (``config/graph.yaml`` by default)."""
     data = yaml.safe_load((path or config_path(GRAPH_FILE)).read_text())

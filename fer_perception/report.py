@@ -5,34 +5,47 @@ from fer_perception.expression_pipeline import FaceExpression
 from fer_perception.types import AU_NUMBERS, EMOTION_LABELS, EventPhase, ExpressionEvent, TrackedFace
 
 AU_COLUMNS = tuple(f"AU{au:02d}_r" for au in AU_NUMBERS)
-FACE_COLUMNS = ("time_s", "face_id", "x", "y", "width", "height", "confidence", "yaw", "pitch", "roll",
-                "quality", *AU_COLUMNS, "eye_closure_left", "eye_closure_right", "label", "label_smoothed",
-                "label_confidence", "valence", "arousal")
+AU_SMOOTHED_COLUMNS = tuple(f"{column}_smoothed" for column in AU_COLUMNS)
+PROBABILITY_COLUMNS = tuple(f"p_{label}" for label in EMOTION_LABELS)
+PROBABILITY_SMOOTHED_COLUMNS = tuple(f"{column}_smoothed" for column in PROBABILITY_COLUMNS)
+FACE_COLUMNS = ("source", "frame", "time_s", "face_id", "x", "y", "width", "height", "confidence",
+                "yaw", "pitch", "roll", "quality", *AU_COLUMNS, *AU_SMOOTHED_COLUMNS,
+                "eye_closure_left", "eye_closure_right", "eye_closure_left_smoothed", "eye_closure_right_smoothed",
+                *PROBABILITY_COLUMNS, *PROBABILITY_SMOOTHED_COLUMNS, "label", "label_smoothed", "label_confidence",
+                "valence", "arousal", "valence_smoothed", "arousal_smoothed")
+"""Columns of ``frames.csv`` (fer-analyze) and ``faces.csv`` (monitor); docs/offline_analysis.md explains each."""
 
 
-def face_row(time_s: float, face: TrackedFace, expression: FaceExpression | None = None) -> dict[str, object]:
-    """One CSV row (``FACE_COLUMNS``) for a face at ``time_s`` (the source image stamp, seconds).
+def face_row(source: str, frame: int, time_s: float, face: TrackedFace,
+             expression: FaceExpression | None = None) -> dict[str, str]:
+    """One CSV row (``FACE_COLUMNS``) for a face in frame ``frame`` of ``source`` at ``time_s`` (image stamp).
 
-    AU columns (OpenFace-style names) hold the smoothed intensities and stay empty where an AU was not
-    estimated; expression columns stay empty when the expression stage skipped the frame.
+    AU and eye columns stay empty where the value was not estimated; expression columns stay empty
+    when the expression stage skipped the frame (live) or had no emotion for the face.
     """
     box, pose = face.box, face.head_pose
-    row = {"time_s": f"{time_s:.6f}", "face_id": face.track_id,
+    row = {"source": source, "frame": str(frame), "time_s": f"{time_s:.6f}", "face_id": face.track_id,
            "x": f"{box.x:.1f}", "y": f"{box.y:.1f}", "width": f"{box.width:.1f}", "height": f"{box.height:.1f}",
            "confidence": f"{face.detection_confidence:.3f}", "yaw": f"{pose.yaw:.1f}",
            "pitch": f"{pose.pitch:.1f}", "roll": f"{pose.roll:.1f}", "quality": f"{face.quality.score:.3f}"}
     if expression is None:
         return row
     units = expression.aus
-    row.update({column: f"{value:.2f}" for column, value, estimated
-                in zip(AU_COLUMNS, expression.au_smoothed, units.estimated) if estimated})
+    for raw, smoothed, value, value_smoothed, estimated in zip(AU_COLUMNS, AU_SMOOTHED_COLUMNS, units.intensity,
+                                                               expression.au_smoothed, units.estimated):
+        if estimated:
+            row[raw], row[smoothed] = f"{value:.3f}", f"{value_smoothed:.3f}"
     if units.eyes_estimated:
-        row["eye_closure_left"] = f"{expression.eye_closure_smoothed[0]:.2f}"
-        row["eye_closure_right"] = f"{expression.eye_closure_smoothed[1]:.2f}"
+        row.update(eye_closure_left=f"{units.left_eye_closure:.3f}", eye_closure_right=f"{units.right_eye_closure:.3f}",
+                   eye_closure_left_smoothed=f"{expression.eye_closure_smoothed[0]:.3f}",
+                   eye_closure_right_smoothed=f"{expression.eye_closure_smoothed[1]:.3f}")
     if expression.emotion is not None:
+        row.update(zip(PROBABILITY_COLUMNS, (f"{p:.4f}" for p in expression.emotion)))
+        row.update(zip(PROBABILITY_SMOOTHED_COLUMNS, (f"{p:.4f}" for p in expression.emotion_smoothed)))
         row.update(label=EMOTION_LABELS[expression.label], label_smoothed=EMOTION_LABELS[expression.label_smoothed],
-                   label_confidence=f"{expression.confidence:.3f}", valence=f"{expression.valence_smoothed:.3f}",
-                   arousal=f"{expression.arousal_smoothed:.3f}")
+                   label_confidence=f"{expression.confidence:.3f}", valence=f"{expression.valence:.3f}",
+                   arousal=f"{expression.arousal:.3f}", valence_smoothed=f"{expression.valence_smoothed:.3f}",
+                   arousal_smoothed=f"{expression.arousal_smoothed:.3f}")
     return row
 
 

@@ -2,7 +2,9 @@
 
 It prints one line per face (at most every ``print_interval`` seconds) and
 writes ``out_dir/annotated.mp4`` (the camera frames with faces, ids, labels
-and AU bars drawn on) and ``out_dir/faces.csv`` (one row per face per frame).
+and AU bars drawn on) and ``out_dir/faces.csv`` (one row per face per frame,
+the columns of ``fer-analyze``'s ``frames.csv``; ``source`` is the image topic
+and ``frame`` counts the faces messages).
 Frames are written when their expressions arrive (faces, then expressions,
 matched by stamp); frames the expression stage skipped are written with
 faces only. Files are closed when the node is destroyed, also on Ctrl-C. It
@@ -56,6 +58,8 @@ class MonitorNode(Node):
         self.last_printed: dict[str, int] = {}
         self.frames_written = 0
         self.rows_written = 0
+        self.face_frames = 0
+        self.source = self.resolve_topic_name("image")
         self.create_subscription(Image, "image", self.on_image, SENSOR_QOS)
         self.create_subscription(Faces, "faces", self.on_faces, reliable(10))
         self.create_subscription(Expressions, "expressions", self.on_expressions, reliable(10))
@@ -92,7 +96,7 @@ class MonitorNode(Node):
         interval_ns = int(self.get_parameter("print_interval").value * 1e9)
         for face in frame.faces:
             expression = expressions.get(face.track_id)
-            self.csv.writerow(face_row(time_s, face, expression))
+            self.csv.writerow(face_row(self.source, self.face_frames, time_s, face, expression))
             self.rows_written += 1
             last = self.last_printed.get(face.track_id)
             if expression is not None and (last is None or frame.stamp_ns - last >= interval_ns):
@@ -100,6 +104,7 @@ class MonitorNode(Node):
                 self.last_printed[face.track_id] = frame.stamp_ns
         for track_id in frame.lost:
             self.last_printed.pop(track_id, None)
+        self.face_frames += 1
 
     def write_video(self, image: np.ndarray) -> None:
         if self.writer is None:

@@ -16,6 +16,7 @@ import rclpy
 from rclpy.context import Context
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rclpy.signals import SignalHandlerOptions
 
 from fer_perception.dds import apply_dds_profile
@@ -96,12 +97,13 @@ def interrupt_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, raise_interrupt)
 
 
-def run_single_node(node_class: type[Node], args: list[str] | None = None) -> None:
-    """Run one node until Ctrl-C or, for a camera on a file, until the file ends."""
+def run_single_node(node_class: type[Node], args: list[str] | None = None,
+                    parameter_overrides: list[Parameter] | None = None) -> None:
+    """Run one node until Ctrl-C or, for a node that finishes (a camera on a file, a replay), until it does."""
     interrupt_on_sigterm()
     group = NodeGroup(args)
     try:
-        node = group.add(node_class)
+        node = group.add(node_class, parameter_overrides=parameter_overrides or [])
         group.spin_until(lambda: getattr(node, "finished", threading.Event()).is_set())
     finally:
         group.shutdown()

@@ -1,0 +1,140 @@
+"""The live graph's core in one loop, for recorded inputs.
+
+:class:`Analyzer` runs the face front end and the expression pipeline on
+each frame exactly as ``face_detection_node`` and ``expression_node`` do
+(same classes, same configuration files, same colour conversion and crops),
+so a recording analysed offline gives the results the live graph gives on the
+same frames. Ids are deterministic (``f0``, ``f1``, ... in order of
+appearance) so repeated analyses agree.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import TypeVar
+
+import cv2
+import yaml
+
+from fer_perception.emotion.loading import load_emotion_model
+from fer_perception.expression_pipeline import ExpressionFrame, ExpressionPipeline, load_yaml, pipeline_from_config
+from fer_perception.face.front_end import FaceFrontEnd, FaceFrontEndConfig
+from fer_perception.offline.inputs import InputFrame
+from fer_perception.paths import config_path
+from fer_perception.types import ExpressionEvent, FaceFrame
+
+In = TypeVar("In")
+Out = TypeVar("Out")
+STAGE_QUEUE = 8  # items buffered between two stages
+_END = object()
+
+
+def node_parameters(path: Path) -> dict:
+    """The ``ros__parameters`` of a node parameter file (``/**`` section)."""
+    document = yaml.safe_load(path.read_text()) or {}
+    return dict(document.get("/**", {}).get("ros__parameters", {}))
+
+
+def front_end_config(path: Path | None = None, deterministic_ids: bool = True) -> FaceFrontEndConfig:
+    """The face front end as ``face_detection_node`` configures it from ``face_detection.yaml``."""
+    names = {f.name for f in fields(FaceFrontEndConfig)}
+    values = {k: v for k, v in node_parameters(path or config_path("face_detection.yaml")).items() if k in names}
+    return replace(FaceFrontEndConfig(), **{**values, "deterministic_ids": deterministic_ids})
+
+
+@dataclass
+class AnalysedFrame:
+    """One input frame with the faces found in it and the expression stage's output."""
+
+    frame: InputFrame
+    faces: FaceFrame
+    result: ExpressionFrame
+
+
+class Analyzer:
+    """Face front end, then the expression pipeline, frame by frame."""
+
+    def __init__(self, front_end: FaceFrontEnd, pipeline: ExpressionPipeline):
+        self.front_end = front_end
+        self.pipeline = pipeline
+        self.last_stamp_ns = 0
+
+    @classmethod
+    def from_config(cls, warn=print) -> Analyzer:
+        """The analyser configured by the package's ``config/`` files, as the live nodes are."""
+        node = node_parameters(config_path("expression_node.yaml"))
+        emotion_config = config_path("emotion.yaml")
+        classifier = load_emotion_model(load_yaml(emotion_config), warn)
+        pipeline = pipeline_from_config(classifier, emotion_config=emotion_config,
+                                        au_estimator=node.get("au_estimator") or None)
+        return cls(FaceFrontEnd(front_end_config()), pipeline)
+
+    def process(self, frame: InputFrame) -> AnalysedFrame:
+        """One frame, both stages in this thread."""
+        return self._expressions(self._faces(frame))
+
+    def analyse(self, frames: Iterable[InputFrame]) -> Iterator[AnalysedFrame]:
+        """Every frame in order, with decoding, the face front end and the expression stage in three threads.
+
+        Each stage still sees the frames one by one in order, so the results equal :meth:`process`'s;
+        the stages overlap because MediaPipe, OpenCV and torch release the GIL while they compute.
+        An exception in any stage ends the iteration with that exception.
+        """
+        decoded = in_thread(frames, lambda frame: frame, "decode")
+        return in_thread(in_thread(decoded, self._faces, "faces"), self._expressions, "expressions")
+
+    def _faces(self, frame: InputFrame) -> tuple[InputFrame, FaceFrame, list | None]:
+        image_rgb = cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB)
+        faces = self.front_end.process(image_rgb, frame.stamp_ns)
+        crops = [self.front_end.crop(image_rgb, face) for face in faces.faces] if self.pipeline.needs_crops else None
+        return frame, faces, crops
+
+    def _expressions(self, found: tuple[InputFrame, FaceFrame, list | None]) -> AnalysedFrame:
+        frame, faces, crops = found
+        self.last_stamp_ns = frame.stamp_ns
+        return AnalysedFrame(frame, faces, self.pipeline.process(faces, crops))
+
+    def finish(self) -> list[ExpressionEvent]:
+        """Close every open episode at the last frame's stamp (the end of the input)."""
+        return self.pipeline.close(self.last_stamp_ns)
+
+    def close(self) -> None:
+        self.front_end.close()
+
+
+def in_thread(items: Iterable[In], stage: Callable[[In], Out], name: str) -> Iterator[Out]:
+    """``map(stage, items)`` computed in a worker thread that runs up to ``STAGE_QUEUE`` items ahead."""
+    results: queue.Queue = queue.Queue(maxsize=STAGE_QUEUE)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                results.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for item in items:
+                if not put(stage(item)):
+                    return
+            put(_END)
+        except BaseException as error:  # handed to the consumer, raised there
+            put(error)
+
+    worker = threading.Thread(target=work, name=f"analysis_{name}", daemon=True)
+    worker.start()
+    try:
+        while (result := results.get()) is not _END:
+            if isinstance(result, BaseException):
+                raise result
+            yield result
+    finally:
+        stop.set()
+        worker.join()

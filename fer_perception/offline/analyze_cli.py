@@ -1,0 +1,245 @@
+"""fer-analyze: analyse videos, images, image folders and rosbag2 bags offline, one output folder per input.
+
+Every input runs through the live graph's core (:class:`Analyzer`) with the
+timestamps of the input. One input writes into ``--out`` itself; several
+inputs (or a folder of videos or bags) write one folder per input under
+``--out`` plus ``batch_summary.json``. Inputs whose outputs are complete are
+skipped unless ``--force``; an input that fails (corrupt video, truncated
+bag, no image topic) is reported and the batch goes on.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+from tqdm import tqdm
+
+from fer_perception.offline.analysis import Analyzer, node_parameters
+from fer_perception.offline.bags import BagError
+from fer_perception.offline.inputs import AnalysisInput, InputError, expand_inputs
+from fer_perception.offline.results import FRAMES_FILE, AnalysisWriter, is_complete
+from fer_perception.paths import config_path
+from fer_perception.video_source import SourceError
+
+BATCH_SUMMARY = "batch_summary.json"
+DEFAULT_RENDER, DEFAULT_BAG = "annotated.mp4", "results.mcap"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One input to analyse and where its results go."""
+
+    input_path: Path
+    out_dir: Path
+    topic: str | None
+    folder_rate: float
+    frame_id: str
+    render: Path | None
+    window_s: float
+    bag_out: Path | None
+    bag_images: bool
+    quiet: bool
+    progress_position: int = 0
+
+
+def analyse_input(job: Job) -> dict[str, object]:
+    """Analyse one input into ``job.out_dir``; returns its batch record (never raises for a bad input)."""
+    began = time.monotonic()
+    try:
+        source = AnalysisInput(job.input_path, job.topic, job.folder_rate, job.frame_id)
+        summary = _analyse(source, job)
+    except (InputError, BagError, SourceError, OSError, ValueError) as error:
+        return {"input": str(job.input_path), "status": "failed", "error": str(error),
+                "seconds": round(time.monotonic() - began, 3)}
+    return {"input": str(job.input_path), "status": "done", "out_dir": str(job.out_dir),
+            **{k: summary[k] for k in ("frames", "face_rows", "events", "analysis_fps", "realtime_factor")},
+            **({"render_seconds": summary["render_seconds"]} if "render_seconds" in summary else {}),
+            "seconds": round(time.monotonic() - began, 3)}
+
+
+def _analyse(source: AnalysisInput, job: Job) -> dict[str, object]:
+    total = source.frame_count()
+    analyzer = Analyzer.from_config(warn=lambda text: logging.getLogger("fer-analyze").warning(text))
+    writer = AnalysisWriter(job.out_dir, source.path)
+    bag = None
+    if job.bag_out is not None:
+        from fer_perception.offline.bag_out import ResultBagWriter  # needs rclpy and the built fer_msgs
+
+        image_topic = (source.topic or _bag_topic(source)) if source.kind == "bag" else "/camera/image_raw"
+        bag = ResultBagWriter(job.bag_out, image_topic if job.bag_images else None)
+    bar = tqdm(total=total, unit="frame", desc=source.name, disable=job.quiet, position=job.progress_position,
+               leave=not job.quiet, dynamic_ncols=True)
+    began = time.monotonic()
+    first_ns = last_ns = None
+    try:
+        for analysed in analyzer.analyse(source.frames()):
+            writer.add(analysed)
+            if bag is not None:
+                bag.add(analysed)
+            first_ns = analysed.frame.stamp_ns if first_ns is None else first_ns
+            last_ns = analysed.frame.stamp_ns
+            bar.update()
+        closing = analyzer.finish()
+    except BaseException:
+        writer.abort()
+        if bag is not None:
+            bag.close([])
+        raise
+    finally:
+        bar.close()
+        analyzer.close()
+    writer.finish(closing)
+    if bag is not None:
+        bag.close(closing)
+    seconds = time.monotonic() - began
+    media_s = (last_ns - first_ns) / 1e9 if first_ns is not None else 0.0
+    if writer.frames > 1:
+        media_s += media_s / (writer.frames - 1)  # the last frame lasts one frame time too
+    extra: dict[str, object] = {
+        "analysis_seconds": round(seconds, 3), "analysis_fps": round(writer.frames / seconds, 1) if seconds else 0.0,
+        "realtime_factor": round(media_s / seconds, 2) if seconds and media_s else None}
+    if bag is not None:
+        extra["bag_out"] = {"path": str(bag.path), "messages": bag.counts}
+    if job.render is not None:
+        extra["render_seconds"] = round(_render(source, job), 3)
+        extra["render"] = str(job.render)
+    return writer.complete(extra)
+
+
+def _bag_topic(source: AnalysisInput) -> str:
+    from fer_perception.offline.bags import ImageBag
+
+    bag = ImageBag(source.path, source.topic)
+    bag.close()
+    return bag.topic
+
+
+def _render(source: AnalysisInput, job: Job) -> float:
+    from fer_perception.offline.render import read_rows, render_video
+
+    began = time.monotonic()
+    render_video(source.frames(), read_rows(job.out_dir / FRAMES_FILE), job.render, source.nominal_rate(),
+                 job.window_s)
+    return time.monotonic() - began
+
+
+def output_dirs(inputs: list[Path], out: Path, batch: bool) -> list[Path]:
+    """``out`` for a single input; otherwise one folder per input, named after it (made unique)."""
+    if not batch:
+        return [out]
+    used: dict[str, int] = {}
+    dirs = []
+    for path in inputs:
+        name = path.stem if path.is_file() else path.name
+        used[name] = used.get(name, 0) + 1
+        dirs.append(out / (name if used[name] == 1 else f"{name}_{used[name]}"))
+    return dirs
+
+
+def _placed(option: str | None, out_dir: Path, batch: bool) -> Path | None:
+    """Where ``--render``/``--bag-out`` write for one input: a bare name goes into its output folder."""
+    if option is None:
+        return None
+    path = Path(option)
+    return out_dir / path.name if batch or path.parent == Path(".") else path
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    camera = node_parameters(config_path("camera.yaml"))
+    parser = argparse.ArgumentParser(prog="fer-analyze", description=__doc__.split("\n\n")[0],
+                                     epilog="Columns of frames.csv: docs/offline_analysis.md.")
+    parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT",
+                        help="video, image, folder of images, rosbag2 bag (folder or its .mcap/.db3), or a folder "
+                             "of videos and bags (batch)")
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument("--topic", default=None, help="image topic of bags (default: the only image topic)")
+    parser.add_argument("--render", nargs="?", const=DEFAULT_RENDER, default=None, metavar="FILE",
+                        help=f"also write the annotated video with timing diagrams (default name {DEFAULT_RENDER})")
+    parser.add_argument("--window", type=float, default=8.0, help="seconds shown by the timing diagrams")
+    parser.add_argument("--bag-out", nargs="?", const=DEFAULT_BAG, default=None, metavar="FILE",
+                        help=f"also write the results as fer_msgs to a rosbag2 bag (default {DEFAULT_BAG}; "
+                             ".mcap or .db3 storage)")
+    parser.add_argument("--bag-images", action="store_true", help="put the input images into the --bag-out bag")
+    parser.add_argument("--folder-rate", type=float, default=float(camera["folder_rate"]),
+                        help="frames per second assumed for a folder of images (default: camera.yaml's)")
+    parser.add_argument("--frame-id", default=str(camera["frame_id"]), help="frame_id of videos and images")
+    parser.add_argument("--force", action="store_true", help="analyse again inputs whose outputs are complete")
+    parser.add_argument("--jobs", type=int, default=1, help="inputs analysed in parallel processes")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or result lines")
+    args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error("--jobs must be at least 1")
+    if args.window <= 0:
+        parser.error("--window must be positive")
+    if args.bag_images and args.bag_out is None:
+        parser.error("--bag-images needs --bag-out")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
+    inputs = expand_inputs(args.inputs)
+    batch = len(inputs) > 1 or len(args.inputs) > 1 or inputs != args.inputs
+    jobs, records = [], []
+    for path, out_dir in zip(inputs, output_dirs(inputs, args.out, batch)):
+        job = Job(path, out_dir, args.topic, args.folder_rate, args.frame_id,
+                  _placed(args.render, out_dir, batch), args.window, _placed(args.bag_out, out_dir, batch),
+                  args.bag_images, args.quiet)
+        if not args.force and is_complete(out_dir, path) and _extras_present(job):
+            records.append({"input": str(path), "status": "skipped", "out_dir": str(out_dir),
+                            "reason": "outputs complete (use --force to redo)"})
+        else:
+            jobs.append(job)
+    records += _run(jobs, args.jobs)
+    failed = [r for r in records if r["status"] == "failed"]
+    if batch:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / BATCH_SUMMARY).write_text(json.dumps(
+            {"inputs": len(records), "done": sum(r["status"] == "done" for r in records),
+             "skipped": sum(r["status"] == "skipped" for r in records), "failed": len(failed),
+             "results": sorted(records, key=lambda r: r["input"])}, indent=2) + "\n")
+    for record in sorted(records, key=lambda r: r["input"]):
+        if record["status"] == "failed":
+            print(f"fer-analyze: FAILED {record['input']}: {record['error']}", file=sys.stderr)
+        elif not args.quiet:
+            print(_record_line(record))
+    return 1 if failed else 0
+
+
+def _extras_present(job: Job) -> bool:
+    from fer_perception.offline.bags import written_bag
+
+    return ((job.render is None or job.render.is_file())
+            and (job.bag_out is None or (written_bag(job.bag_out) / "metadata.yaml").is_file()))
+
+
+def _run(jobs: list[Job], workers: int) -> list[dict[str, object]]:
+    if workers == 1 or len(jobs) <= 1:
+        return [analyse_input(job) for job in jobs]
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        placed = [Job(**{**job.__dict__, "progress_position": i % workers}) for i, job in enumerate(jobs)]
+        return list(pool.map(analyse_input, placed))
+
+
+def _record_line(record: dict[str, object]) -> str:
+    if record["status"] == "skipped":
+        return f"skipped {record['input']}: {record['reason']}"
+    line = (f"{record['input']}: {record['frames']} frames, {record['face_rows']} face rows, {record['events']} "
+            f"events -> {record['out_dir']}  ({record['analysis_fps']} fps")
+    if record.get("realtime_factor"):
+        line += f", {record['realtime_factor']}x real time"
+    if "render_seconds" in record:
+        line += f"; render {record['render_seconds']} s"
+    return line + ")"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,150 @@
+"""What ``fer-analyze`` can read, as one stream of stamped frames per input.
+
+An input is a video file, an image file, a folder of images or a rosbag2 bag.
+Stamps come from the input itself: the video's timeline, the bag's image
+headers, or the image's position in its folder at a nominal rate. A folder
+that holds videos or bags (rather than images) is a batch: it expands into
+one input per file or bag.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from fer_perception.offline.bags import BagError, ImageBag, bag_folder, is_bag
+from fer_perception.video_source import (IMAGE_SUFFIXES, UNKNOWN_VIDEO_RATE, VIDEO_SUFFIXES, ImageFolderSource,
+                                         SourceError, VideoFileSource)
+
+NS = 1_000_000_000
+
+
+class InputError(RuntimeError):
+    """An input that cannot be analysed (missing, corrupt, truncated, no image topic); the message says why."""
+
+
+@dataclass(frozen=True)
+class InputFrame:
+    """One frame of an input: BGR pixels, its index in the input, its header, and the file it came from."""
+
+    image: np.ndarray
+    index: int
+    stamp_ns: int
+    source: str
+    frame_id: str
+
+
+class AnalysisInput:
+    """One input of ``fer-analyze``: its frames in order, with a frame count for progress bars."""
+
+    def __init__(self, path: Path, topic: str | None = None, folder_rate: float = 10.0, frame_id: str = "camera"):
+        """``folder_rate`` (Hz) stamps images of a folder; ``frame_id`` is that of videos and images (a bag's
+        images keep their own); the camera node's defaults (``camera.yaml``) are the CLI's defaults."""
+        self.path = path
+        self.topic = topic
+        self.folder_rate = folder_rate
+        self.frame_id = frame_id
+        if is_bag(path):
+            self.kind, self.path = "bag", bag_folder(path)
+        elif path.is_dir() or path.suffix.lower() in IMAGE_SUFFIXES:
+            self.kind = "images"
+        elif path.suffix.lower() in VIDEO_SUFFIXES:
+            self.kind = "video"
+        else:
+            raise InputError(f"{path}: not a video ({', '.join(VIDEO_SUFFIXES)}), an image, a folder of images "
+                             "or a rosbag2 bag")
+        if not self.path.exists():
+            raise InputError(f"{path}: no such file or folder")
+
+    @property
+    def name(self) -> str:
+        """A name for this input's output folder."""
+        return self.path.stem if self.path.is_file() else self.path.name
+
+    def frames(self) -> Iterator[InputFrame]:
+        """Every frame in order; raises :class:`InputError` if the input cannot be read (also part-way)."""
+        try:
+            if self.kind == "bag":
+                yield from self._bag_frames()
+            elif self.kind == "video":
+                yield from self._video_frames()
+            else:
+                yield from self._image_frames()
+        except (SourceError, BagError) as error:
+            raise InputError(str(error)) from error
+
+    def frame_count(self) -> int | None:
+        """Frames the input holds, if it says (for progress bars)."""
+        try:
+            if self.kind == "bag":
+                bag = ImageBag(self.path, self.topic)
+                bag.close()
+                return bag.message_count
+            if self.kind == "video":
+                import cv2
+
+                capture = cv2.VideoCapture(str(self.path))
+                count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+                capture.release()
+                return count if count > 0 else None
+            return len(ImageFolderSource(self.path, self.folder_rate).files)
+        except (SourceError, BagError):
+            return None
+
+    def nominal_rate(self) -> float:
+        """Frames per second of the input: the video's, the folder rate, or a bag's median stamp spacing."""
+        if self.kind == "video":
+            source = VideoFileSource(self.path)
+            source.close()
+            return source.nominal_rate
+        if self.kind == "images":
+            return self.folder_rate
+        bag = ImageBag(self.path, self.topic)
+        try:
+            stamps = bag.recorded_times(100)
+        finally:
+            bag.close()
+        spacing = float(np.median(np.diff(stamps))) if len(stamps) > 1 else 0.0
+        return NS / spacing if spacing > 0 else UNKNOWN_VIDEO_RATE
+
+    def _bag_frames(self) -> Iterator[InputFrame]:
+        bag = ImageBag(self.path, self.topic)
+        try:
+            for index, item in enumerate(bag.images()):
+                yield InputFrame(item.image, index, item.stamp_ns, f"{self.path.name}:{bag.topic}", item.frame_id)
+        finally:
+            bag.close()
+
+    def _video_frames(self) -> Iterator[InputFrame]:
+        source = VideoFileSource(self.path)
+        try:
+            while (frame := source.read()) is not None:
+                yield InputFrame(frame.image, frame.index, round(frame.media_time_s * NS), self.path.name,
+                                 self.frame_id)
+        finally:
+            source.close()
+
+    def _image_frames(self) -> Iterator[InputFrame]:
+        source = ImageFolderSource(self.path, self.folder_rate)
+        try:
+            while (frame := source.read()) is not None:
+                yield InputFrame(frame.image, frame.index, round(frame.media_time_s * NS),
+                                 source.files[frame.index].name, self.frame_id)
+        finally:
+            source.close()
+
+
+def expand_inputs(paths: list[Path]) -> list[Path]:
+    """The inputs named on the command line, with batch folders (of videos or bags) expanded, in name order."""
+    expanded: list[Path] = []
+    for path in paths:
+        if path.is_dir() and not is_bag(path):
+            members = sorted(p for p in path.iterdir() if is_bag(p) and p.is_dir()
+                             or p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+            if members:
+                expanded += members
+                continue
+        expanded.append(path)
+    return expanded

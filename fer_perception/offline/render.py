@@ -1,0 +1,212 @@
+"""Annotated videos with timing diagrams, drawn from the rows of ``frames.csv``.
+
+Each output frame is the input frame with every face's box, id, smoothed
+label and AU bars, beside two timing diagrams for one face (the largest in
+view): its smoothed AU intensities (0-5) and smoothed emotion probabilities
+(0-1) over a window around the current time, which scroll past a cursor at
+the current frame. Colours are fixed per AU and per emotion, and the face's
+id is drawn in its track colour. ``fer-analyze --render`` and ``fer-render``
+both draw from the CSV rows, so a re-render of an edited CSV shows exactly
+what the CSV says.
+"""
+from __future__ import annotations
+
+import csv
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from fer_perception.annotate import FONT, draw_au_bars, draw_box, track_colour
+from fer_perception.offline.inputs import InputFrame
+from fer_perception.report import AU_SMOOTHED_COLUMNS, PROBABILITY_SMOOTHED_COLUMNS
+from fer_perception.types import AU_NUMBERS, EMOTION_LABELS, BoundingBox
+
+# BGR colours, one per AU (AU_NUMBERS order) and one per emotion (EMOTION_LABELS order).
+AU_COLOURS = [(180, 119, 31), (232, 199, 174), (14, 127, 255), (120, 187, 255), (44, 160, 44), (138, 223, 152),
+              (40, 39, 214), (150, 152, 255), (189, 103, 148), (213, 176, 197), (75, 86, 140), (148, 156, 196),
+              (194, 119, 227), (34, 189, 188), (207, 190, 23)]
+EMOTION_COLOURS = [(40, 40, 220), (60, 160, 60), (170, 60, 150), (0, 200, 255), (200, 110, 30), (230, 200, 0),
+                   (160, 160, 160)]
+BACKGROUND, AXIS, GRID, TEXT = (24, 24, 24), (200, 200, 200), (60, 60, 60), (230, 230, 230)
+PANEL_WIDTH, MIN_HEIGHT = 540, 560
+PLOT_LEFT, PLOT_RIGHT, LEGEND_WIDTH = 40, 400, 130
+
+
+@dataclass
+class FaceSeries:
+    """One face's smoothed AU intensities and emotion probabilities over time (NaN where not estimated)."""
+
+    times: np.ndarray
+    aus: np.ndarray
+    emotions: np.ndarray
+
+
+def _number(text: str) -> float:
+    return float(text) if text not in ("", None) else math.nan
+
+
+def face_series(rows: list[dict[str, str]]) -> dict[str, FaceSeries]:
+    """Per face id, its time series from ``frames.csv`` rows."""
+    grouped: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for row in rows:
+        grouped[row["face_id"]].append(row)
+    series = {}
+    for face_id, face_rows in grouped.items():
+        face_rows.sort(key=lambda r: float(r["time_s"]))
+        series[face_id] = FaceSeries(
+            np.array([float(r["time_s"]) for r in face_rows]),
+            np.array([[_number(r.get(c, "")) for c in AU_SMOOTHED_COLUMNS] for r in face_rows]).reshape(-1, 15),
+            np.array([[_number(r.get(c, "")) for c in PROBABILITY_SMOOTHED_COLUMNS] for r in face_rows]).reshape(-1, 7))
+    return series
+
+
+class TimingDiagramRenderer:
+    """Draws input frames with overlays beside scrolling timing diagrams (see the module docstring)."""
+
+    def __init__(self, rows: list[dict[str, str]], window_s: float = 8.0):
+        self.window_s = window_s
+        self.rows_by_frame: dict[int, list[dict[str, str]]] = defaultdict(list)
+        for row in rows:
+            self.rows_by_frame[int(row["frame"])].append(row)
+        self.series = face_series(rows)
+        self._shown: str | None = None
+        self._background: np.ndarray | None = None
+
+    def draw(self, frame: InputFrame) -> np.ndarray:
+        """The output image for one input frame."""
+        image = frame.image.copy()
+        rows = self.rows_by_frame.get(frame.index, [])
+        for row in rows:
+            self._draw_face(image, row)
+        if rows:
+            self._shown = max(rows, key=lambda r: float(r["width"]) * float(r["height"]))["face_id"]
+        height, width = image.shape[:2]
+        canvas = self._canvas(width, height)
+        canvas[:height, :width] = image
+        self._draw_diagrams(canvas[:, width:], frame.stamp_ns / 1e9, len(rows))
+        return canvas
+
+    @staticmethod
+    def _draw_face(image: np.ndarray, row: dict[str, str]) -> None:
+        colour = track_colour(row["face_id"])
+        box = BoundingBox(float(row["x"]), float(row["y"]), float(row["width"]), float(row["height"]))
+        caption = row["face_id"]
+        if row.get("label_smoothed"):
+            caption += f" {row['label_smoothed']} {float(row['label_confidence']):.2f}"
+        corner = draw_box(image, box, caption, colour)
+        values = np.array([_number(row.get(c, "")) for c in AU_SMOOTHED_COLUMNS])
+        draw_au_bars(image, np.nan_to_num(values), ~np.isnan(values), corner, colour)
+
+    def _canvas(self, width: int, height: int) -> np.ndarray:
+        size = (max(height, MIN_HEIGHT), width + PANEL_WIDTH)
+        if self._background is None or self._background.shape[:2] != size:
+            self._background = np.zeros((*size, 3), np.uint8)
+            self._background[:, width:] = BACKGROUND
+            self._draw_static(self._background[:, width:])
+        return self._background.copy()
+
+    def _charts(self, panel_height: int) -> list[tuple[int, int, float, str, list[str], list]]:
+        """(top, bottom, y maximum, title, legend names, colours) of the AU and the emotion chart."""
+        middle = 30 + (panel_height - 30) * 3 // 5
+        return [(40, middle - 40, 5.0, "AU intensity (0-5)", [f"AU{au}" for au in AU_NUMBERS], AU_COLOURS),
+                (middle, panel_height - 40, 1.0, "emotion probability (0-1)", list(EMOTION_LABELS), EMOTION_COLOURS)]
+
+    def _draw_static(self, panel: np.ndarray) -> None:
+        for top, bottom, y_max, title, names, colours in self._charts(panel.shape[0]):
+            cv2.putText(panel, title, (PLOT_LEFT, top - 8), FONT, 0.45, TEXT, 1, cv2.LINE_AA)
+            steps = 5 if y_max > 1 else 4
+            for step in range(steps + 1):
+                y = round(bottom - (bottom - top) * step / steps)
+                cv2.line(panel, (PLOT_LEFT, y), (PLOT_RIGHT, y), GRID if step else AXIS, 1)
+                cv2.putText(panel, f"{y_max * step / steps:g}", (4, y + 4), FONT, 0.35, AXIS, 1, cv2.LINE_AA)
+            cv2.line(panel, (PLOT_LEFT, top), (PLOT_LEFT, bottom), AXIS, 1)
+            seconds = int(self.window_s // 2)
+            for offset in range(-seconds, seconds + 1):
+                x = self._x(offset)
+                cv2.line(panel, (x, bottom), (x, bottom + 4), AXIS, 1)
+                cv2.putText(panel, f"{offset:+d}" if offset else "0", (x - 8, bottom + 16), FONT, 0.35, AXIS, 1,
+                            cv2.LINE_AA)
+            cv2.putText(panel, "time (s)", (PLOT_RIGHT + 14, bottom + 16), FONT, 0.35, AXIS, 1, cv2.LINE_AA)
+            spacing = min(16, (bottom - top) // len(names))
+            for index, (name, colour) in enumerate(zip(names, colours)):
+                y = top + 10 + index * spacing
+                cv2.line(panel, (PLOT_RIGHT + 10, y - 4), (PLOT_RIGHT + 24, y - 4), colour, 2)
+                cv2.putText(panel, name, (PLOT_RIGHT + 28, y), FONT, 0.38, colour, 1, cv2.LINE_AA)
+
+    def _x(self, offset_s: float) -> int:
+        return round(PLOT_LEFT + (PLOT_RIGHT - PLOT_LEFT) * (offset_s / self.window_s + 0.5))
+
+    def _draw_diagrams(self, panel: np.ndarray, now_s: float, faces_in_view: int) -> None:
+        series = self.series.get(self._shown) if self._shown else None
+        if series is None:
+            cv2.putText(panel, "no face yet", (PLOT_LEFT, 20), FONT, 0.5, TEXT, 1, cv2.LINE_AA)
+            return
+        title = f"face {self._shown}" + (f" (largest of {faces_in_view})" if faces_in_view > 1 else "")
+        cv2.putText(panel, title, (PLOT_LEFT, 20), FONT, 0.55, track_colour(self._shown), 1, cv2.LINE_AA)
+        half = self.window_s / 2
+        visible = (series.times >= now_s - half) & (series.times <= now_s + half)
+        times = series.times[visible]
+        current = int(np.searchsorted(series.times, now_s, side="right")) - 1
+        for (top, bottom, y_max, _, names, colours), values in zip(self._charts(panel.shape[0]),
+                                                                    (series.aus, series.emotions)):
+            xs = np.array([self._x(t - now_s) for t in times], np.int32)
+            spacing = min(16, (bottom - top) // len(names))
+            for column, colour in enumerate(colours):
+                ys = bottom - (bottom - top) * np.clip(values[visible, column], 0, y_max) / y_max
+                for run in _finite_runs(xs, ys):
+                    cv2.polylines(panel, [run], False, colour, 1, cv2.LINE_AA)
+                if current >= 0 and not math.isnan(values[current, column]):
+                    cv2.putText(panel, f"{values[current, column]:.2f}", (PLOT_RIGHT + 90, top + 10 + column * spacing),
+                                FONT, 0.35, colour, 1, cv2.LINE_AA)
+            cursor = self._x(0)
+            cv2.line(panel, (cursor, top), (cursor, bottom), TEXT, 1)
+
+
+def _finite_runs(xs: np.ndarray, ys: np.ndarray) -> list[np.ndarray]:
+    """Polyline pieces between missing (NaN) values."""
+    finite = ~np.isnan(ys)
+    runs, start = [], None
+    for index, ok in enumerate([*finite, False]):
+        if ok and start is None:
+            start = index
+        elif not ok and start is not None:
+            runs.append(np.stack([xs[start:index], ys[start:index].round().astype(np.int32)], axis=1))
+            start = None
+    return runs
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    """The rows of a ``frames.csv``."""
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def render_video(frames: Iterable[InputFrame], rows: list[dict[str, str]], out_path: Path, fps: float,
+                 window_s: float = 8.0) -> int:
+    """Write the annotated video of ``frames`` with ``rows`` (``frames.csv``); returns the frames written."""
+    renderer = TimingDiagramRenderer(rows, window_s)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    writer: cv2.VideoWriter | None = None
+    written = 0
+    try:
+        for frame in frames:
+            image = renderer.draw(frame)
+            if writer is not None and image.shape[:2] != size:  # images of a folder may differ in size
+                image = cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+            if writer is None:
+                size = image.shape[:2]
+                writer = cv2.VideoWriter(str(out_path), cv2.VideoWriter_fourcc(*"mp4v"), fps,
+                                         (image.shape[1], image.shape[0]))
+                if not writer.isOpened():
+                    raise OSError(f"cannot write video {out_path}")
+            writer.write(image)
+            written += 1
+    finally:
+        if writer is not None:
+            writer.release()
+    return written

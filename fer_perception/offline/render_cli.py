@@ -1,0 +1,44 @@
+"""fer-render: draw existing results (a ``frames.csv``) onto their input, without analysing it again.
+
+The playback tool: after editing or filtering ``frames.csv``, render it again
+onto the video, image folder or bag it came from. Rows are matched to frames
+by the ``frame`` column.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from fer_perception.offline.analysis import node_parameters
+from fer_perception.offline.bags import BagError
+from fer_perception.offline.inputs import AnalysisInput, InputError
+from fer_perception.offline.render import read_rows, render_video
+from fer_perception.paths import config_path
+from fer_perception.video_source import SourceError
+
+
+def main(argv: list[str] | None = None) -> int:
+    camera = node_parameters(config_path("camera.yaml"))
+    parser = argparse.ArgumentParser(prog="fer-render", description=__doc__.split("\n\n")[0])
+    parser.add_argument("input", type=Path, metavar="VIDEO_OR_BAG", help="the input the CSV was made from")
+    parser.add_argument("frames_csv", type=Path, metavar="FRAMES.csv", help="results of fer-analyze (or the monitor)")
+    parser.add_argument("--out", type=Path, required=True, help="video to write (.mp4)")
+    parser.add_argument("--topic", default=None, help="image topic of a bag (default: the only image topic)")
+    parser.add_argument("--window", type=float, default=8.0, help="seconds shown by the timing diagrams")
+    parser.add_argument("--folder-rate", type=float, default=float(camera["folder_rate"]),
+                        help="frames per second of a folder of images")
+    args = parser.parse_args(argv)
+    try:
+        source = AnalysisInput(args.input, args.topic, args.folder_rate)
+        rows = read_rows(args.frames_csv)
+        written = render_video(source.frames(), rows, args.out, source.nominal_rate(), args.window)
+    except (InputError, BagError, SourceError, OSError, KeyError, ValueError) as error:
+        print(f"fer-render: {error}", file=sys.stderr)
+        return 1
+    print(f"wrote {written} frames to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
