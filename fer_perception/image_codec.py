@@ -274,11 +274,11 @@ class EncodedImage(NamedTuple):
     data: bytes
 
 
-def _check_bgr(image: np.ndarray) -> np.ndarray:
+def _check_three_channel(image: np.ndarray) -> np.ndarray:
     image = np.asarray(image)
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(
-            f"expected a BGR uint8 image of shape (H, W, 3), got dtype "
+            f"expected a 3-channel uint8 image of shape (H, W, 3), got dtype "
             f"{image.dtype} shape {image.shape}")
     if image.shape[0] == 0 or image.shape[1] == 0:
         raise ValueError(f"zero-size image {image.shape[1]}x{image.shape[0]}")
@@ -291,16 +291,16 @@ def encode_bgr8(image: np.ndarray) -> tuple[str, int, int, int, bytes]:
     ``data`` is ``bytes`` on purpose: assigning bytes to an rclpy message
     field is ~0.03 ms while assigning a numpy array takes 20-40 ms.
     """
-    image = _check_bgr(image)
+    image = _check_three_channel(image)
     h, w = image.shape[:2]
     return "bgr8", h, w, w * 3, image.tobytes()
 
 
-def encode_rgb8(image: np.ndarray) -> tuple[str, int, int, int, bytes]:
-    """Like :func:`encode_bgr8` but converts the BGR frame to ``rgb8``."""
-    image = _check_bgr(image)
+def encode_rgb8(image_rgb: np.ndarray) -> tuple[str, int, int, int, bytes]:
+    """Like :func:`encode_bgr8` for an image that is already RGB (a face crop): published as is."""
+    image = _check_three_channel(image_rgb)
     h, w = image.shape[:2]
-    return "rgb8", h, w, w * 3, cv2.cvtColor(image, cv2.COLOR_BGR2RGB).tobytes()
+    return "rgb8", h, w, w * 3, image.tobytes()
 
 
 def encode_image(image: np.ndarray, encoding: str, row_padding: int = 0,
@@ -349,7 +349,7 @@ def encode_image(image: np.ndarray, encoding: str, row_padding: int = 0,
         else:
             raise ValueError(f"{encoding} needs a uint16 or uint8 image, got {image.dtype}")
     else:
-        image = _check_bgr(image)
+        image = _check_three_channel(image)
         if encoding in _MONO8 or encoding in _MONO16:
             pixels = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
             if encoding in _MONO16:

@@ -377,9 +377,10 @@ def test_encode_bgr8(photo):
 
 
 def test_encode_rgb8(photo):
-    enc, h, w, step, data = encode_rgb8(photo)
+    rgb = np.ascontiguousarray(photo[:, :, ::-1])
+    enc, h, w, step, data = encode_rgb8(rgb)
     assert enc == "rgb8" and step == w * 3 and type(data) is bytes
-    assert data == np.ascontiguousarray(photo[:, :, ::-1]).tobytes()
+    assert data == rgb.tobytes()
     np.testing.assert_array_equal(decode_image(enc, h, w, step, False, data), photo)
 
 

@@ -33,6 +33,8 @@ PARAMS = [
     Param("start", 0.0, "Seconds after the bag's start to begin at.", min=0.0, max=1e9, read_only=True),
     Param("duration", 0.0, "Seconds to play; 0 = to the end.", min=0.0, max=1e9, read_only=True),
     Param("clock", True, "Publish /clock with the bag time.", read_only=True),
+    Param("wait_for_subscribers", True, "Start playing once every topic has a subscriber (none of the first "
+          "messages is lost while the graph discovers the player).", read_only=True),
     Param("clock_rate", 40.0, "Hz of /clock while waiting between messages.", min=1.0, max=1000.0, read_only=True),
 ]
 
@@ -75,6 +77,8 @@ class BagReplayNode(Node):
 
     def _play(self) -> None:
         try:
+            if self.config["wait_for_subscribers"]:
+                self._wait_for_subscribers()
             while not self._stop.is_set():
                 self._play_once()
                 if not self.config["loop"]:
@@ -86,25 +90,33 @@ class BagReplayNode(Node):
             self.get_logger().info(f"replay ended after {self.published} messages")
             self.finished.set()
 
+    def _wait_for_subscribers(self) -> None:
+        waiting = [p for p in self.publishers_by_topic.values() if p.get_subscription_count() == 0]
+        if waiting:
+            self.get_logger().info(f"waiting for subscribers on {', '.join(p.topic_name for p in waiting)}")
+        while waiting and not self._stop.wait(0.01):
+            waiting = [p for p in waiting if p.get_subscription_count() == 0]
+
     def _play_once(self) -> None:
         rate = self.config["rate"]
         began_wall, began_bag = time.monotonic(), None
         for message in self.bag.messages(self.config["start"], self.config["duration"]):
             began_bag = message.recorded_ns if began_bag is None else began_bag
             due = began_wall + (message.recorded_ns - began_bag) / 1e9 / rate
-            if not self._wait_until(due, began_wall, began_bag, rate):
+            if not self._wait_until(due, message.recorded_ns, began_wall, began_bag, rate):
                 return
             self._publish_clock(message.recorded_ns)
             self.publishers_by_topic[message.topic].publish(message.data)
             self.published += 1
 
-    def _wait_until(self, due: float, began_wall: float, began_bag: int, rate: float) -> bool:
-        """Sleep until ``due`` (monotonic), publishing /clock meanwhile; False when stopped."""
+    def _wait_until(self, due: float, due_ns: int, began_wall: float, began_bag: int, rate: float) -> bool:
+        """Sleep until ``due`` (monotonic), publishing /clock meanwhile (never past ``due_ns``, the next
+        message's bag time, so the clock never runs backwards); False when stopped."""
         tick = 1.0 / self.config["clock_rate"]
         while (left := due - time.monotonic()) > 0:
             if self._stop.wait(min(left, tick)):
                 return False
-            self._publish_clock(began_bag + round((time.monotonic() - began_wall) * rate * 1e9))
+            self._publish_clock(min(due_ns, began_bag + round((time.monotonic() - began_wall) * rate * 1e9)))
         return not self._stop.is_set()
 
     def _publish_clock(self, bag_ns: int) -> None:
@@ -128,9 +140,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--start", type=float, default=0.0, help="seconds after the bag's start to begin at")
     parser.add_argument("--duration", type=float, default=0.0, help="seconds to play (0: to the end)")
     parser.add_argument("--no-clock", action="store_true", help="do not publish /clock")
+    parser.add_argument("--no-wait", action="store_true", help="play at once, without waiting for subscribers")
     args, ros_args = parser.parse_known_args(argv)
     overrides = {"bag": args.bag, "topics": ",".join(args.topics), "rate": args.rate, "loop": args.loop,
-                 "start": args.start, "duration": args.duration, "clock": not args.no_clock}
+                 "start": args.start, "duration": args.duration, "clock": not args.no_clock,
+                 "wait_for_subscribers": not args.no_wait}
     problems = [p.problem(overrides[p.name]) for p in PARAMS if p.name in overrides]
     if any(problems):
         parser.error("; ".join(p for p in problems if p))
