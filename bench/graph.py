@@ -25,14 +25,12 @@ from rclpy.parameter import Parameter
 from bench.figures import Figure
 from bench.frames import five_faces_640x480, letterbox, video_frames
 from fer_perception.dds import apply_dds_profile
-from fer_perception.emotion.loading import load_emotion_model
-from fer_perception.expression_pipeline import load_yaml, pipeline_from_config
-from fer_perception.face.front_end import FaceFrontEnd
 from fer_perception.graph import load_graph
 from fer_perception.nodes.messages import stamp_to_ns
 from fer_perception.nodes.qos import reliable
 from fer_perception.nodes.runtime import NodeGroup
-from fer_perception.paths import config_path
+from fer_perception.offline.analysis import Analyzer
+from fer_perception.offline.inputs import InputFrame
 from fer_perception.runner import node_class
 
 SECTION = "graph"
@@ -158,22 +156,18 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def core_rate(clip: Path, frames_count: int = 150) -> float:
-    """Frames per second of the same core in a plain loop: decode, front end, crops, expression pipeline."""
+    """Frames per second of the same core in a plain loop (one thread, as fer-analyze's stages run one by one)."""
     capture = cv2.VideoCapture(str(clip))
     frames = []
     while (result := capture.read())[0]:
         frames.append(result[1])
-    front_end = FaceFrontEnd()
-    pipeline = pipeline_from_config(load_emotion_model(load_yaml(config_path("emotion.yaml")), print))
+    analyzer = Analyzer.from_config()
     start = None
     for index in range(frames_count + 20):
         if index == 20:
             start = time.perf_counter()
-        rgb = cv2.cvtColor(frames[index % len(frames)], cv2.COLOR_BGR2RGB)
-        frame = front_end.process(rgb, index * 33_333_333)
-        crops = [front_end.crop(rgb, f) for f in frame.faces] if pipeline.needs_crops else None
-        pipeline.process(frame, crops)
-    front_end.close()
+        analyzer.process(InputFrame(frames[index % len(frames)], index, index * 33_333_333, clip.name, "camera"))
+    analyzer.close()
     return frames_count / (time.perf_counter() - start)
 
 

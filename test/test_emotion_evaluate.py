@@ -52,7 +52,7 @@ def test_aliases_colour_resize_and_unknown_class(fer_test, tmp_path: Path, capsy
     network, spec = load_model(MODEL)
     expected = predict_probabilities(network, faces[6:], spec.mean, spec.std).argmax(1)
     # Colour 96 px faces come back to the same 48 px gray faces up to resampling, so predictions nearly agree.
-    assert abs(result["accuracy"] - float((expected == labels[6:]).mean())) <= 3 / 64
+    assert abs(result["accuracy"] - float((expected == labels[6:]).mean())) <= 5 / 64
     assert sum(map(sum, result["confusion"])) == 64
     assert set(result["recall"]) == set(spec.labels)
 

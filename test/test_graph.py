@@ -94,7 +94,7 @@ def test_fer_run_on_the_demo_clip_records_and_exits_by_itself(tmp_path):
     face_lines = [line for line in result.stdout.splitlines() if ": box " in line]
     assert face_lines, f"no face lines printed:\n{result.stdout[-2000:]}"
     rows = (tmp_path / "faces.csv").read_text().splitlines()
-    assert rows[0].startswith("time_s,face_id") and len(rows) > 30
+    assert rows[0].startswith("source,frame,time_s,face_id") and len(rows) > 30
     video = cv2.VideoCapture(str(tmp_path / "annotated.mp4"))
     assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) >= 60
     assert (int(video.get(cv2.CAP_PROP_FRAME_WIDTH)), int(video.get(cv2.CAP_PROP_FRAME_HEIGHT))) == (640, 360)

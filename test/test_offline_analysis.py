@@ -170,7 +170,7 @@ def test_render_writes_a_playable_video_and_fer_render_redraws_an_edited_csv(vid
     assert analyze([str(media_path(CLIP)), "--out", str(tmp_path), "--quiet", "--render"]) == 0
     frames, fps = clip_frames
     height, width = frames[0].shape[:2]
-    decoded = _decode(tmp_path / "annotated.mp4")
+    decoded, _ = video_frames(tmp_path / "annotated.mp4")
     assert len(decoded) == len(frames)
     assert decoded[0].shape == (max(height, MIN_HEIGHT), width + PANEL_WIDTH, 3)
     middle = len(frames) // 2
@@ -186,7 +186,7 @@ def test_render_writes_a_playable_video_and_fer_render_redraws_an_edited_csv(vid
         writer.writeheader()
         writer.writerows(r for r in table if int(r["frame"]) < middle)
     assert render([str(media_path(CLIP)), str(edited), "--out", str(tmp_path / "edited.mp4")]) == 0
-    redrawn = _decode(tmp_path / "edited.mp4")
+    redrawn, _ = video_frames(tmp_path / "edited.mp4")
     assert len(redrawn) == len(frames) and redrawn[0].shape == decoded[0].shape
     early, late = middle // 2, len(frames) - 3
     assert np.abs(redrawn[early].astype(int) - decoded[early]).mean() < 3, "same rows should draw the same"
@@ -194,18 +194,6 @@ def test_render_writes_a_playable_video_and_fer_render_redraws_an_edited_csv(vid
     x, y = int(float(box["x"])), int(float(box["y"]))
     assert np.abs(redrawn[late][y - 2:y + 3, x:x + 40].astype(int) - decoded[late][y - 2:y + 3, x:x + 40]).mean() > 10, \
         "rows removed from the CSV are still drawn"
-
-
-def _decode(path: Path) -> list[np.ndarray]:
-    capture = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
-    return frames
 
 
 def test_every_output_column_is_documented():

@@ -99,6 +99,16 @@ def is_bag(path: Path) -> bool:
     return path.suffix in STORAGE_SUFFIXES and (path.parent / "metadata.yaml").is_file()
 
 
+def open_reader(folder: Path) -> AnyReader:
+    """An open reader of the bag in ``folder``; :class:`BagError` if it cannot be opened."""
+    try:
+        reader = AnyReader([folder], default_typestore=typestore())
+        reader.open()
+    except Exception as error:  # rosbags raises many types for broken files
+        raise BagError(f"cannot open bag {folder}: {error}") from error
+    return reader
+
+
 @dataclass(frozen=True)
 class BagImage:
     """One decoded image of a bag: BGR pixels, its header (stamp, frame_id) and the time the bag recorded it."""
@@ -114,11 +124,7 @@ class ImageBag:
 
     def __init__(self, path: Path, topic: str | None = None):
         self.path = bag_folder(path)
-        try:
-            self._reader = AnyReader([self.path], default_typestore=typestore())
-            self._reader.open()
-        except Exception as error:  # rosbags raises many types for broken files
-            raise BagError(f"cannot open bag {self.path}: {error}") from error
+        self._reader = open_reader(self.path)
         topics = {c.topic: c.msgtype for c in self._reader.connections if c.msgtype in IMAGE_TYPES}
         self.topic = self._choose_topic(topics, topic)
         self.msgtype = topics[self.topic]
@@ -198,11 +204,7 @@ class RawBag:
     def __init__(self, path: Path, topics: list[str] | None = None):
         """``topics``: the topics to read; none given: every image topic."""
         self.path = bag_folder(path)
-        try:
-            self._reader = AnyReader([self.path], default_typestore=typestore())
-            self._reader.open()
-        except Exception as error:  # rosbags raises many types for broken files
-            raise BagError(f"cannot open bag {self.path}: {error}") from error
+        self._reader = open_reader(self.path)
         available = {c.topic: c.msgtype for c in self._reader.connections}
         wanted = topics or [t for t, kind in available.items() if kind in IMAGE_TYPES]
         missing = [t for t in wanted if t not in available]

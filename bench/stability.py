@@ -1,0 +1,70 @@
+"""Section 6: stability of the live graph over a long run: resident memory and threads.
+
+The single-process graph (fer-run's way) processes a looped real clip with the
+camera as fast as it goes until the expression node has processed
+20,000 frames (500 with --quick). Resident memory (VmRSS) and
+the thread count of the process are sampled along the way; growth is taken
+from the end of the warm-up (the first 10 % of the frames) to the end.
+"""
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+from fer_msgs.msg import Expressions
+from rclpy.parameter import Parameter
+
+from bench.figures import Figure
+from bench.frames import letterbox, video_frames
+from bench.graph import _ProbeNode, graph_specs, write_clip
+from fer_perception.nodes.qos import reliable
+from fer_perception.nodes.runtime import NodeGroup
+from fer_perception.runner import node_class
+
+SECTION = "stability"
+WARMUP_FRACTION = 0.1
+
+
+def process_status() -> tuple[float, int]:
+    """Resident memory (MiB) and thread count of this process."""
+    fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["Threads"])
+
+
+def run(quick: bool) -> list[Figure]:
+    frames_goal = 500 if quick else 20000
+    samples: list[tuple[int, float, int]] = []
+    with tempfile.TemporaryDirectory() as folder:
+        clip = write_clip([letterbox(f, 640, 480) for f in video_frames("single_face.mp4")],
+                          Path(folder) / "one_640.avi")
+        group = NodeGroup()
+        processed = [0]
+        began = time.monotonic()
+        try:
+            for spec in reversed(graph_specs(clip, unthrottled=True)):
+                group.add(node_class(spec.executable), node_name=spec.name, cli_args=spec.cli_args(),
+                          use_global_arguments=False,
+                          parameter_overrides=[Parameter(k, value=v) for k, v in spec.overrides.items()])
+            probe = group.add(_ProbeNode)
+
+            def count(_: Expressions) -> None:
+                processed[0] += 1
+                if processed[0] % 100 == 0:
+                    samples.append((processed[0], *process_status()))
+
+            probe.create_subscription(Expressions, "/fer/expressions", count, reliable(50))
+            group.spin_until(lambda: processed[0] >= frames_goal)
+        finally:
+            group.shutdown()
+        seconds = time.monotonic() - began
+    warm = next(s for s in samples if s[0] >= WARMUP_FRACTION * frames_goal)
+    last = samples[-1]
+    growth = 100 * (last[1] - warm[1]) / warm[1]
+    thread_growth = max(s[2] for s in samples if s[0] >= warm[0]) - warm[2]
+    note = f"{last[0]} frames in {seconds:.0f} s; warm-up {warm[0]} frames"
+    return [Figure(SECTION, "resident memory after warm-up", warm[1], "MiB", issue=6, note=note),
+            Figure(SECTION, "resident memory at the end", last[1], "MiB", issue=6, note=note),
+            Figure(SECTION, "memory growth after warm-up", growth, "%", "<= 5", growth <= 5, 6, note),
+            Figure(SECTION, "thread count growth after warm-up", float(thread_growth), "", "0",
+                   thread_growth <= 0, 6, f"{warm[2]} threads after warm-up")]
