@@ -15,10 +15,10 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from bench import action_units, graph, offline, smoothing, stability, stages, tracking
+from bench import action_units, emotion, graph, offline, smoothing, stability, stages, tracking
 
 SECTIONS = {"stages": stages.run, "tracking": tracking.run, "action_units": action_units.run,
-            "offline": offline.run, "smoothing": smoothing.run, "graph": graph.run, "stability": stability.run}
+            "emotion": emotion.run, "offline": offline.run, "smoothing": smoothing.run, "graph": graph.run, "stability": stability.run}
 RESULTS = Path(__file__).resolve().parent / "results"
 PACKAGES = ("ros-rclpy", "mediapipe", "torch", "numpy", "opencv-contrib-python", "rosbags")
 

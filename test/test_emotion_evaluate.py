@@ -12,6 +12,7 @@ import pytest
 from conftest import REPO, data_dir
 from fer_perception.emotion.checkpoint import load_model
 from fer_perception.emotion.evaluate import main, predict_probabilities
+from fer_perception.emotion.fusion import coarse_to_fine_label
 
 MODEL = REPO / "models" / "emotion_fer2013.pt"
 SPELLINGS = ["Anger", "DISGUST", "fear", "Happiness", "sadness", "Surprised", "Neutral", "contempt"]
@@ -54,6 +55,8 @@ def test_aliases_colour_resize_and_unknown_class(fer_test, tmp_path: Path, capsy
     # Colour 96 px faces come back to the same 48 px gray faces up to resampling, so predictions nearly agree.
     assert abs(result["accuracy"] - float((expected == labels[6:]).mean())) <= 5 / 64
     assert sum(map(sum, result["confusion"])) == 64
+    cascade = [coarse_to_fine_label(p) for p in predict_probabilities(network, faces[6:], spec.mean, spec.std)]
+    assert abs(result["coarse_to_fine_accuracy"] - float((np.array(cascade) == labels[6:]).mean())) <= 5 / 64
     assert set(result["recall"]) == set(spec.labels)
 
 

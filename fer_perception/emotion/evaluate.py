@@ -18,8 +18,10 @@ from torch import nn
 
 from fer_perception.emotion.checkpoint import ModelLoadError, load_model
 from fer_perception.emotion.dataset import DatasetError, load_npz, normalise
+from fer_perception.emotion.fusion import coarse_to_fine_label
 from fer_perception.emotion.labels import canonical_label
 from fer_perception.paths import share_dir
+from fer_perception.types import EMOTION_LABELS
 
 
 def predict_probabilities(network: nn.Module, faces: np.ndarray, mean: float, std: float, tta: bool = False,
@@ -123,8 +125,12 @@ def evaluate(data_path: Path, model_path: Path, split: str | None, tta: bool) ->
     predicted = probabilities.argmax(1) if len(inputs) else np.zeros(0, np.int64)
     metrics = classification_metrics(targets[keep], predicted, spec.labels)
     excluded = {name: int((faces.labels == faces.classes.index(name)).sum()) for name in unknown}
-    return {"data": str(data_path), "split": split, "model": str(model_path), "tta": tta,
-            "excluded_classes": excluded, **metrics}
+    result = {"data": str(data_path), "split": split, "model": str(model_path), "tta": tta,
+              "excluded_classes": excluded, **metrics}
+    if tuple(spec.labels) == EMOTION_LABELS and len(inputs):
+        cascade = np.array([coarse_to_fine_label(p) for p in probabilities])
+        result["coarse_to_fine_accuracy"] = float((cascade == targets[keep]).mean())
+    return result
 
 
 def _has_splits(path: Path) -> bool:
@@ -162,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{result['data']} split {result['split'] or '(all)'}, model {result['model']}"
           f"{', flip TTA' if args.tta else ''}")
     print(format_metrics(result))
+    if "coarse_to_fine_accuracy" in result:
+        print(f"\ncoarse-to-fine (neutral/happy/surprise/negative, then within negative) accuracy: "
+              f"{result['coarse_to_fine_accuracy']:.4f} (flat: {result['accuracy']:.4f})")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2))

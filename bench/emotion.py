@@ -1,0 +1,76 @@
+"""Emotion: classifier latency at batch 1 and 5 on real crops, and accuracy on FER2013's test split.
+
+Latency is ``EmotionClassifier.predict`` end to end (crop to 48x48 gray, the
+network, softmax) with one intra-op thread, as the expression node runs it,
+on aligned crops of real faces (the five-face photo). Accuracy is
+``fer-evaluate``'s on the test split: flat, with flip test-time augmentation,
+and coarse-to-fine from the same probabilities.
+"""
+from __future__ import annotations
+
+import time
+
+import cv2
+import numpy as np
+
+from bench.figures import Figure, median_p95
+from bench.frames import five_faces_640x480
+from fer_perception.emotion.classifier import EmotionClassifier
+from fer_perception.emotion.evaluate import default_model_path, evaluate
+from fer_perception.face.front_end import FaceFrontEnd, FaceFrontEndConfig
+from fer_perception.paths import data_dir
+
+
+def real_crops() -> list[np.ndarray]:
+    """Aligned crops of the five faces of multi_face.jpg (from the frame where all five are tracked)."""
+    front_end = FaceFrontEnd(FaceFrontEndConfig(min_hits=1))
+    crops: list[np.ndarray] = []
+    for index, frame in enumerate(five_faces_640x480(5)):
+        rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+        faces = front_end.process(rgb, index).faces
+        if len(faces) > len(crops):
+            crops = [front_end.crop(rgb, face) for face in faces]
+    front_end.close()
+    return crops
+
+
+def latency(quick: bool) -> list[Figure]:
+    crops = real_crops()
+    classifier = EmotionClassifier(default_model_path())
+    repeats = 50 if quick else 300
+    samples: dict[int, list[float]] = {1: [], 5: []}
+    for _ in range(10):
+        classifier.predict(crops[:1])
+        classifier.predict(crops)
+    for _ in range(repeats):  # interleaved, so both batch sizes see the same machine load
+        for size in samples:
+            start = time.perf_counter()
+            classifier.predict(crops[:size])
+            samples[size].append(time.perf_counter() - start)
+    one, _ = median_p95(samples[1])
+    five, five_p95 = median_p95(samples[5])
+    note = f"{len(crops)} real crops, {repeats} interleaved runs, TorchScript, 1 thread"
+    return [Figure("stages", "emotion classifier, 1 face, median", one, "ms", "<= 3", one <= 3, 8, note),
+            Figure("stages", "emotion classifier, 5 faces, median", five, "ms", issue=8, note=note),
+            Figure("stages", "emotion classifier, 5 faces / 1 face", five / one, "x", "<= 2", five / one <= 2, 8,
+                   note)]
+
+
+def accuracy() -> list[Figure]:
+    path = data_dir() / "fer2013" / "fer2013.npz"
+    if not path.is_file():
+        raise SystemExit(f"benchmark data missing: {path}")
+    flat = evaluate(path, default_model_path(), "test", tta=False)
+    flipped = evaluate(path, default_model_path(), "test", tta=True)
+    note = f"FER2013 test split, {flat['count']} faces, shipped model"
+    return [Figure("accuracy", "emotion accuracy, flat", 100 * flat["accuracy"], "%", ">= 70",
+                   flat["accuracy"] >= 0.70, 8, note),
+            Figure("accuracy", "emotion macro-F1, flat", flat["macro_f1"], "", issue=8, note=note),
+            Figure("accuracy", "emotion accuracy, coarse-to-fine", 100 * flat["coarse_to_fine_accuracy"], "%",
+                   issue=8, note=note),
+            Figure("accuracy", "emotion accuracy, flat, flip TTA", 100 * flipped["accuracy"], "%", issue=8,
+                   note=note)]
+
+
+def run(quick: bool) -> list[Figure]:
+    return latency(quick) + accuracy()
