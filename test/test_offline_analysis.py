@@ -196,6 +196,21 @@ def test_render_writes_a_playable_video_and_fer_render_redraws_an_edited_csv(vid
         "rows removed from the CSV are still drawn"
 
 
+def test_images_of_a_folder_are_analysed_one_by_one_with_their_names(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy(media_path("single_face.jpg"), photos / "a_single.jpg")
+    shutil.copy(media_path("multi_face.jpg"), photos / "b_group.jpg")
+    (photos / "notes.txt").write_text("not an image")
+    assert analyze([str(photos), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    table = rows(tmp_path / "out")
+    by_image = {name: [r for r in table if r["source"] == name] for name in ("a_single.jpg", "b_group.jpg")}
+    assert len(by_image["a_single.jpg"]) == 1 and by_image["a_single.jpg"][0]["frame"] == "0"
+    assert by_image["a_single.jpg"][0]["label"] == "happy"
+    assert len(by_image["b_group.jpg"]) == 5 and {r["frame"] for r in by_image["b_group.jpg"]} == {"1"}
+    assert float(by_image["b_group.jpg"][0]["time_s"]) == pytest.approx(0.1)  # folder rate 10 Hz
+
+
 def test_every_output_column_is_documented():
     text = (REPO / "docs" / "offline_analysis.md").read_text()
     missing = [c for c in (*FACE_COLUMNS, *EVENT_COLUMNS) if f"`{c}`" not in text

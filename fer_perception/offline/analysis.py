@@ -63,14 +63,19 @@ class Analyzer:
         self.last_stamp_ns = 0
 
     @classmethod
-    def from_config(cls, warn=print) -> Analyzer:
-        """The analyser configured by the package's ``config/`` files, as the live nodes are."""
+    def from_config(cls, warn=print, still_images: bool = False) -> Analyzer:
+        """The analyser configured by the package's ``config/`` files, as the live nodes are.
+
+        ``still_images``: detect in every image and report a face from the first image it is found in
+        (``detect_interval`` and ``min_hits`` 1), since images may be separate photos, not a video's frames.
+        """
         node = node_parameters(config_path("expression_node.yaml"))
         emotion_config = config_path("emotion.yaml")
         classifier = load_emotion_model(load_yaml(emotion_config), warn)
         pipeline = pipeline_from_config(classifier, emotion_config=emotion_config,
                                         au_estimator=node.get("au_estimator") or None)
-        return cls(FaceFrontEnd(front_end_config()), pipeline)
+        config = front_end_config()
+        return cls(FaceFrontEnd(replace(config, min_hits=1, detect_interval=1) if still_images else config), pipeline)
 
     def process(self, frame: InputFrame) -> AnalysedFrame:
         """One frame, both stages in this thread."""

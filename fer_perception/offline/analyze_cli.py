@@ -66,7 +66,8 @@ def analyse_input(job: Job) -> dict[str, object]:
 
 def _analyse(source: AnalysisInput, job: Job) -> dict[str, object]:
     total = source.frame_count()
-    analyzer = Analyzer.from_config(warn=lambda text: logging.getLogger("fer-analyze").warning(text))
+    analyzer = Analyzer.from_config(warn=lambda text: logging.getLogger("fer-analyze").warning(text),
+                                    still_images=source.kind == "images")
     writer = AnalysisWriter(job.out_dir, source.path)
     bag = None
     if job.bag_out is not None:
@@ -126,7 +127,7 @@ def _render(source: AnalysisInput, job: Job) -> float:
 
     began = time.monotonic()
     render_video(source.frames(), read_rows(job.out_dir / FRAMES_FILE), job.render, source.nominal_rate(),
-                 job.window_s)
+                 job.window_s, source.frame_count(), job.quiet)
     return time.monotonic() - began
 
 

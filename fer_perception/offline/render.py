@@ -20,6 +20,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
 from fer_perception.annotate import FONT, draw_au_bars, draw_box, track_colour
 from fer_perception.offline.inputs import InputFrame
@@ -187,9 +188,14 @@ def read_rows(path: Path) -> list[dict[str, str]]:
 
 
 def render_video(frames: Iterable[InputFrame], rows: list[dict[str, str]], out_path: Path, fps: float,
-                 window_s: float = 8.0) -> int:
-    """Write the annotated video of ``frames`` with ``rows`` (``frames.csv``); returns the frames written."""
+                 window_s: float = 8.0, total: int | None = None, quiet: bool = True) -> int:
+    """Write the annotated video of ``frames`` with ``rows`` (``frames.csv``); returns the frames written.
+
+    Unless ``quiet``, a progress bar (of ``total`` frames when known) shows rate and ETA.
+    """
     renderer = TimingDiagramRenderer(rows, window_s)
+    frames = tqdm(frames, total=total, unit="frame", desc=f"render {out_path.name}", disable=quiet,
+                  dynamic_ncols=True)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     writer: cv2.VideoWriter | None = None
     written = 0

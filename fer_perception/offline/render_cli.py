@@ -28,15 +28,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", type=float, default=8.0, help="seconds shown by the timing diagrams")
     parser.add_argument("--folder-rate", type=float, default=float(camera["folder_rate"]),
                         help="frames per second of a folder of images")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     try:
         source = AnalysisInput(args.input, args.topic, args.folder_rate)
         rows = read_rows(args.frames_csv)
-        written = render_video(source.frames(), rows, args.out, source.nominal_rate(), args.window)
+        written = render_video(source.frames(), rows, args.out, source.nominal_rate(), args.window,
+                               source.frame_count(), args.quiet)
     except (InputError, BagError, SourceError, OSError, KeyError, ValueError) as error:
         print(f"fer-render: {error}", file=sys.stderr)
         return 1
-    print(f"wrote {written} frames to {args.out}")
+    if not args.quiet:
+        print(f"wrote {written} frames to {args.out}")
     return 0
 
 
