@@ -10,6 +10,7 @@ measured in the same run.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -144,7 +145,9 @@ def run_multi_process(clip: Path, unthrottled: bool, seconds: float) -> tuple[Pr
     finally:
         group.shutdown()
         for process in processes.values():
-            process.send_signal(2)
+            # SIGTERM stops a node as Ctrl-C does (interrupt_on_sigterm), also where SIGINT is ignored
+            # (a benchmark started in the background inherits an ignored SIGINT).
+            process.send_signal(signal.SIGTERM)
         for process in processes.values():
             process.wait(timeout=20)
     return probe, cpu

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from fer_perception.graph import graph_topics
 from fer_perception.offline.analysis import Analyzer, node_parameters
 from fer_perception.offline.bags import BagError
 from fer_perception.offline.inputs import AnalysisInput, InputError, expand_inputs
@@ -73,7 +74,8 @@ def _analyse(source: AnalysisInput, job: Job) -> dict[str, object]:
     if job.bag_out is not None:
         from fer_perception.offline.bag_out import ResultBagWriter  # needs rclpy and the built fer_msgs
 
-        image_topic = (source.topic or _bag_topic(source)) if source.kind == "bag" else "/camera/image_raw"
+        image_topic = (source.topic or _bag_topic(source)) if source.kind == "bag" else \
+            graph_topics("face_detection")["image"]
         bag = ResultBagWriter(job.bag_out, image_topic if job.bag_images else None)
     bar = tqdm(total=total, unit="frame", desc=source.name, disable=job.quiet, position=job.progress_position,
                leave=not job.quiet, dynamic_ncols=True)
