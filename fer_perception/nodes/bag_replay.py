@@ -21,7 +21,7 @@ from rosgraph_msgs.msg import Clock
 
 from fer_perception.nodes.messages import ns_to_stamp
 from fer_perception.nodes.parameters import Param, declare_parameters
-from fer_perception.nodes.qos import SENSOR_QOS, reliable
+from fer_perception.nodes.qos import IMAGE_PUBLISHER_QOS, reliable
 from fer_perception.nodes.runtime import run_single_node
 from fer_perception.offline.bags import BagError, RawBag
 
@@ -63,7 +63,7 @@ class BagReplayNode(Node):
             self.finished.set()
             return
         self.publishers_by_topic: dict[str, Publisher] = {
-            topic: self.create_publisher(message_class(kind), topic, SENSOR_QOS if "Image" in kind else reliable(10))
+            topic: self.create_publisher(message_class(kind), topic, IMAGE_PUBLISHER_QOS)
             for topic, kind in self.bag.topics.items()}
         self.clock_pub = self.create_publisher(Clock, "/clock", reliable(10)) if self.config["clock"] else None
         self.get_logger().info(f"playing {', '.join(self.bag.topics)} of {self.bag.path} at {self.config['rate']}x")

@@ -1,7 +1,8 @@
 """QoS profiles of the graph, as REP-2003 asks.
 
-Cameras are read with sensor-data QoS (best effort, keep last); derived
-results are published reliably with an explicit depth.
+Cameras are read with sensor-data QoS (best effort, keep last); images (the
+camera node, fer-replay) and derived results are published reliably with an
+explicit depth, so that sensor-data and reliable subscribers both match.
 """
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 
@@ -13,5 +14,9 @@ NEWEST_FRAME_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
 
 
 def reliable(depth: int) -> QoSProfile:
-    """Reliable, keep-last ``depth``: for faces, expressions and events."""
+    """Reliable, keep-last ``depth``: for images, faces, expressions and events."""
     return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=ReliabilityPolicy.RELIABLE)
+
+
+IMAGE_PUBLISHER_QOS = reliable(5)
+"""How the camera node and fer-replay publish images (a best-effort subscriber receives them best effort)."""
