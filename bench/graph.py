@@ -100,7 +100,7 @@ def run_single_process(clip: Path, unthrottled: bool, seconds: float) -> tuple[P
     finally:
         end_cpu = os.times()
         group.shutdown()
-    wall = seconds + WARMUP_S
+    wall = seconds + warmup_s(seconds)
     cpu = {"fer-run (all nodes)": 100 * (end_cpu.user + end_cpu.system - start_cpu.user - start_cpu.system) / wall}
     return probe, cpu
 
@@ -110,11 +110,14 @@ class _ProbeNode(Node):
         super().__init__("fer_bench_probe", context=context)
 
 
-WARMUP_S = 3.0
+def warmup_s(seconds: float) -> float:
+    """Seconds run before measuring: 3, or 2 for the short windows of --quick."""
+    return 3.0 if seconds >= 10 else 2.0
+
 
 
 def _spin_measure(group: NodeGroup, probe: Probe, seconds: float) -> None:
-    warm_end = time.monotonic() + WARMUP_S
+    warm_end = time.monotonic() + warmup_s(seconds)
     group.spin_until(lambda: time.monotonic() > warm_end)
     probe.reset()
     end = time.monotonic() + seconds
@@ -135,7 +138,7 @@ def run_multi_process(clip: Path, unthrottled: bool, seconds: float) -> tuple[Pr
     group = NodeGroup()
     try:
         probe = Probe(group.add(_ProbeNode))
-        warm_end = time.monotonic() + WARMUP_S
+        warm_end = time.monotonic() + warmup_s(seconds)
         group.spin_until(lambda: time.monotonic() > warm_end)
         probe.reset()
         before = {name: _cpu_seconds(p.pid) for name, p in processes.items()}
@@ -182,7 +185,7 @@ def _percentiles(values: list[float]) -> tuple[float | None, float | None]:
 
 
 def run(quick: bool) -> list[Figure]:
-    seconds = 6.0 if quick else 20.0
+    seconds = 4.0 if quick else 20.0
     figures = []
     with tempfile.TemporaryDirectory() as folder:
         made = clips(Path(folder), quick)

@@ -2,7 +2,7 @@
 
 The single-process graph (fer-run's way) processes a looped real clip with the
 camera as fast as it goes until the expression node has processed
-20,000 frames (500 with --quick). Resident memory (VmRSS) and
+20,000 frames (300 with --quick). Resident memory (VmRSS) and
 the thread count of the process are sampled along the way; growth is taken
 from the end of the warm-up (the first 10 % of the frames) to the end.
 """
@@ -33,7 +33,7 @@ def process_status() -> tuple[float, int]:
 
 
 def run(quick: bool) -> list[Figure]:
-    frames_goal = 500 if quick else 20000
+    frames_goal = 300 if quick else 20000
     samples: list[tuple[int, float, int]] = []
     with tempfile.TemporaryDirectory() as folder:
         clip = write_clip([letterbox(f, 640, 480) for f in video_frames("single_face.mp4")],

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from fer_perception.emotion.checkpoint import ModelLoadError, load_model
-from fer_perception.emotion.dataset import DatasetError, load_npz, normalise
+from fer_perception.emotion.dataset import DatasetError, FaceSet, load_npz, normalise
 from fer_perception.emotion.fusion import coarse_to_fine_label
 from fer_perception.emotion.labels import canonical_label
 from fer_perception.paths import share_dir
@@ -113,10 +113,13 @@ def format_metrics(metrics: dict) -> str:
     return "\n".join(lines)
 
 
-def evaluate(data_path: Path, model_path: Path, split: str | None, tta: bool) -> dict:
-    """Metrics of the model on the dataset (one split of it when given), plus what was excluded and why."""
+def evaluate(data_path: Path, model_path: Path, split: str | None, tta: bool, limit: int | None = None) -> dict:
+    """Metrics of the model on the dataset (one split of it when given; its first ``limit`` faces when
+    given), plus what was excluded and why."""
     network, spec = load_model(model_path)
     faces = load_npz(data_path, split)
+    if limit is not None:
+        faces = FaceSet(faces.images[:limit], faces.labels[:limit], faces.classes)
     mapping, unknown = match_classes(faces.classes, spec.labels)
     targets = mapping[faces.labels]
     keep = targets >= 0
