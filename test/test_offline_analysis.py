@@ -99,7 +99,9 @@ def test_sqlite_bag_of_jpeg_images(clip_frames, tmp_path):
 
 def test_bag_out_reads_back_as_fer_msgs(raw_mcap, tmp_path):
     bag, stamps = raw_mcap
-    assert analyze([str(bag), "--out", str(tmp_path), "--quiet", "--bag-out", "--bag-images"]) == 0
+    assert analyze([str(bag), "--out", str(tmp_path), "--quiet", "--bag-out"]) == 0
+    assert analyze([str(bag), "--out", str(tmp_path), "--quiet", "--bag-out"]) == 0, "complete: skipped"
+    assert analyze([str(bag), "--out", str(tmp_path), "--quiet", "--bag-out", "--bag-images", "--force"]) == 0
     table = rows(tmp_path)
     messages: dict[str, list] = {}
     with AnyReader([tmp_path / "results"], default_typestore=typestore()) as reader:

@@ -56,21 +56,32 @@ def warp_crop(image_rgb: np.ndarray, transform: np.ndarray, crop_size: int, bord
 
 def _area_reduced(image_rgb: np.ndarray, transform: np.ndarray, crop_size: int,
                   scale: float) -> tuple[np.ndarray, np.ndarray]:
-    """The image region under the crop resized by ``scale``, and the transform from it to the crop."""
+    """The image region under the crop area-averaged by a whole factor, and the transform from it to the crop.
+
+    The factor is the largest whole number that leaves the crop's remaining scale at or below 1 (so
+    over 0.5): OpenCV's area resize is about 20 times faster for whole factors than for fractional ones.
+    """
+    factor = max(2, int(1.0 / scale))
     (a, b, c), (d, e, f) = cv2.invertAffineTransform(transform).tolist()
     xs = (c, a * crop_size + c, b * crop_size + c, a * crop_size + b * crop_size + c)
     ys = (f, d * crop_size + f, e * crop_size + f, d * crop_size + e * crop_size + f)
     height, width = image_rgb.shape[:2]
     x0, y0 = min(max(math.floor(min(xs)) - 1, 0), width), min(max(math.floor(min(ys)) - 1, 0), height)
     x1, y1 = min(max(math.ceil(max(xs)) + 1, 0), width), min(max(math.ceil(max(ys)) + 1, 0), height)
-    if x1 - x0 < 2 or y1 - y0 < 2:
+    x1 = _whole_multiple_end(x0, x1, factor, width)
+    y1 = _whole_multiple_end(y0, y1, factor, height)
+    if x1 - x0 < 2 * factor or y1 - y0 < 2 * factor:
         return image_rgb, transform
-    out_w = max(1, round((x1 - x0) * scale))
-    out_h = max(1, round((y1 - y0) * scale))
-    reduced = cv2.resize(image_rgb[y0:y1, x0:x1], (out_w, out_h), interpolation=cv2.INTER_AREA)
-    fx, fy = out_w / (x1 - x0), out_h / (y1 - y0)
-    # Pixel centres: reduced index q maps to image index x0 + (q + 0.5) / f - 0.5.
-    from_reduced = np.array([[1 / fx, 0.0, x0 + 0.5 / fx - 0.5],
-                             [0.0, 1 / fy, y0 + 0.5 / fy - 0.5],
+    reduced = cv2.resize(image_rgb[y0:y1, x0:x1], ((x1 - x0) // factor, (y1 - y0) // factor),
+                         interpolation=cv2.INTER_AREA)
+    # Pixel centres: reduced index q maps to image index x0 + (q + 0.5) * factor - 0.5.
+    from_reduced = np.array([[factor, 0.0, x0 + 0.5 * factor - 0.5],
+                             [0.0, factor, y0 + 0.5 * factor - 0.5],
                              [0.0, 0.0, 1.0]])
     return reduced, transform @ from_reduced
+
+
+def _whole_multiple_end(start: int, end: int, factor: int, limit: int) -> int:
+    """``end`` moved so that ``end - start`` is a multiple of ``factor``: out to cover it, or in at ``limit``."""
+    covering = start + -(-(end - start) // factor) * factor
+    return covering if covering <= limit else start + (limit - start) // factor * factor

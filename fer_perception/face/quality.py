@@ -67,10 +67,10 @@ def _face_patch(image_rgb: np.ndarray, crop_transform: np.ndarray, crop_size: in
     size = (round(columns * step * factor), round(rows * step * factor))
     if min(size) < 3:
         return None
-    grey = cv2.cvtColor(image_rgb[y0:y0 + rows * step, x0:x0 + columns * step], cv2.COLOR_RGB2GRAY)
-    if step > 1:
-        grey = cv2.resize(grey, (columns, rows), interpolation=cv2.INTER_AREA)
-    return cv2.resize(grey, size, interpolation=cv2.INTER_LINEAR)
+    patch = image_rgb[y0:y0 + rows * step, x0:x0 + columns * step]
+    if step > 1:  # averaging before the (linear) grey conversion: the same grey, on step^2 fewer pixels
+        patch = cv2.resize(patch, (columns, rows), interpolation=cv2.INTER_AREA)
+    return cv2.resize(cv2.cvtColor(patch, cv2.COLOR_RGB2GRAY), size, interpolation=cv2.INTER_LINEAR)
 
 
 def assess_quality(face_height_px: float, detection_confidence: float, head_pose: HeadPose,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shutil
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -76,6 +77,7 @@ def _analyse(source: AnalysisInput, job: Job) -> dict[str, object]:
 
         image_topic = (source.topic or _bag_topic(source)) if source.kind == "bag" else \
             graph_topics("face_detection")["image"]
+        _clear_previous_bag(job)
         bag = ResultBagWriter(job.bag_out, image_topic if job.bag_images else None)
     bar = tqdm(total=total, unit="frame", desc=source.name, disable=job.quiet, position=job.progress_position,
                leave=not job.quiet, dynamic_ncols=True)
@@ -114,6 +116,18 @@ def _analyse(source: AnalysisInput, job: Job) -> dict[str, object]:
         extra["render_seconds"] = round(_render(source, job), 3)
         extra["render"] = str(job.render)
     return writer.complete(extra)
+
+
+def _clear_previous_bag(job: Job) -> None:
+    """Remove the result bag of an earlier analysis in this input's output folder; refuse to touch others."""
+    from fer_perception.offline.bags import written_bag
+
+    folder = written_bag(job.bag_out)
+    if not folder.exists():
+        return
+    if folder.resolve().parent != job.out_dir.resolve():
+        raise ValueError(f"{folder} exists already; remove it or choose another --bag-out")
+    shutil.rmtree(folder)
 
 
 def _bag_topic(source: AnalysisInput) -> str:
