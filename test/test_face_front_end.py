@@ -324,3 +324,18 @@ def test_short_range_backend_detects_a_close_face():
     finally:
         detector.close()
     assert len(detections) == 1 and detections[0].keypoints.shape == (6, 2)
+
+
+def test_landmark_reading_handles_both_serialised_layouts():
+    from mediapipe.framework.formats import landmark_pb2
+
+    from fer_perception.face.mesh import landmark_array
+
+    rng = np.random.default_rng(3)
+    points = rng.uniform(-1, 1, (478, 3)).astype(np.float32)
+    plain = landmark_pb2.NormalizedLandmarkList(
+        landmark=[landmark_pb2.NormalizedLandmark(x=x, y=y, z=z) for x, y, z in points])
+    with_visibility = landmark_pb2.NormalizedLandmarkList(
+        landmark=[landmark_pb2.NormalizedLandmark(x=x, y=y, z=z, visibility=0.5) for x, y, z in points])
+    assert np.array_equal(landmark_array(plain), points.astype(np.float64))  # fast strided path
+    assert np.array_equal(landmark_array(with_visibility), points.astype(np.float64))  # field-by-field path
