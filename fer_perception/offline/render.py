@@ -61,8 +61,8 @@ def face_series(rows: list[dict[str, str]]) -> dict[str, FaceSeries]:
         face_rows.sort(key=lambda r: float(r["time_s"]))
         series[face_id] = FaceSeries(
             np.array([float(r["time_s"]) for r in face_rows]),
-            np.array([[_number(r.get(c, "")) for c in AU_SMOOTHED_COLUMNS] for r in face_rows]).reshape(-1, 15),
-            np.array([[_number(r.get(c, "")) for c in PROBABILITY_SMOOTHED_COLUMNS] for r in face_rows]).reshape(-1, 7))
+            np.array([[_number(r.get(c, "")) for c in AU_SMOOTHED_COLUMNS] for r in face_rows]),
+            np.array([[_number(r.get(c, "")) for c in PROBABILITY_SMOOTHED_COLUMNS] for r in face_rows]))
     return series
 
 
