@@ -6,8 +6,9 @@ had no time for are counted as skipped, but the track losses they carried are
 kept. It publishes the expressions message for every processed frame, an
 events message whenever something happened, and ``/diagnostics`` once per
 second (rate, latency from image stamp to publish, faces, skips). While
-someone subscribes to ``debug_image``, it also draws boxes, ids, labels and
-AU bars onto the camera frame of the same stamp and publishes it. On
+someone subscribes to ``debug_image`` (checked twice a second), it also
+subscribes to the camera, draws boxes, ids, labels and AU bars onto the frame
+of the same stamp and publishes it. On
 shutdown every open episode is closed and published before the node goes.
 """
 from __future__ import annotations
@@ -48,6 +49,7 @@ PARAMS = [
     Param("diagnostics_period", 1.0, "Seconds between /diagnostics messages.", min=0.1, max=60.0, read_only=True),
 ]
 PAIRING_WINDOW = 30  # faces/crops messages kept while waiting for their partner
+DEBUG_SUBSCRIBER_CHECK_S = 0.5  # how often the node looks for debug_image subscribers
 
 
 class ExpressionNode(Node):
@@ -70,7 +72,10 @@ class ExpressionNode(Node):
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", reliable(10))
         self.debug_pub = self.create_publisher(Image, "debug_image", reliable(2))
         self._images: deque[Image] = deque(maxlen=PAIRING_WINDOW)
-        self.create_subscription(Image, "image", self._on_image, SENSOR_QOS)
+        # Camera frames are only needed for the debug image: subscribing only while someone watches it
+        # saves deserialising every frame (the graph's largest message) for nothing.
+        self._image_subscription = None
+        self.create_timer(DEBUG_SUBSCRIBER_CHECK_S, self._follow_debug_subscribers)
         self._faces: deque[Faces] = deque(maxlen=PAIRING_WINDOW)
         self._crops: deque[FaceCrops] = deque(maxlen=PAIRING_WINDOW)
         self._pair_lock = threading.Lock()
@@ -89,9 +94,17 @@ class ExpressionNode(Node):
         sources = "learned + FACS" if classifier is not None else "FACS mapping only"
         self.get_logger().info(f"AUs by {self.pipeline.au_estimator.name}, emotion from {sources}")
 
+    def _follow_debug_subscribers(self) -> None:
+        watched = self.debug_pub.get_subscription_count() > 0
+        if watched and self._image_subscription is None:
+            self._image_subscription = self.create_subscription(Image, "image", self._on_image, SENSOR_QOS)
+        elif not watched and self._image_subscription is not None:
+            self.destroy_subscription(self._image_subscription)
+            self._image_subscription = None
+            self._images.clear()
+
     def _on_image(self, msg: Image) -> None:
-        if self.debug_pub.get_subscription_count() > 0:
-            self._images.append(msg)
+        self._images.append(msg)
 
     def _on_faces(self, msg: Faces) -> None:
         with self._pair_lock:
