@@ -213,6 +213,21 @@ def test_images_of_a_folder_are_analysed_one_by_one_with_their_names(tmp_path):
     assert float(by_image["b_group.jpg"][0]["time_s"]) == pytest.approx(0.1)  # folder rate 10 Hz
 
 
+def test_a_missing_emotion_model_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    import yaml
+
+    from fer_perception.offline import analysis
+
+    config = yaml.safe_load((REPO / "config" / "emotion.yaml").read_text())
+    config["classifier"]["model"] = str(tmp_path / "no_such_model.pt")
+    (tmp_path / "emotion.yaml").write_text(yaml.safe_dump(config))
+    original = analysis.config_path
+    monkeypatch.setattr(analysis, "config_path",
+                        lambda name: tmp_path / name if name == "emotion.yaml" else original(name))
+    assert analyze([str(media_path(CLIP)), "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    assert "no_such_model.pt" in capsys.readouterr().err
+
+
 def test_every_output_column_is_documented():
     text = (REPO / "docs" / "offline_analysis.md").read_text()
     missing = [c for c in (*FACE_COLUMNS, *EVENT_COLUMNS) if f"`{c}`" not in text

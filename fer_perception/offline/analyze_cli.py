@@ -22,10 +22,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from fer_perception.emotion.checkpoint import ModelLoadError
 from fer_perception.graph import graph_topics
 from fer_perception.offline.analysis import Analyzer, node_parameters
-from fer_perception.offline.bags import BagError
+from fer_perception.offline.bags import BagError, ImageBag, written_bag
 from fer_perception.offline.inputs import AnalysisInput, InputError, expand_inputs
+from fer_perception.offline.render import read_rows, render_video
 from fer_perception.offline.results import FRAMES_FILE, AnalysisWriter, is_complete
 from fer_perception.paths import config_path
 from fer_perception.video_source import SourceError
@@ -120,8 +122,6 @@ def _analyse(source: AnalysisInput, job: Job) -> dict[str, object]:
 
 def _clear_previous_bag(job: Job) -> None:
     """Remove the result bag of an earlier analysis in this input's output folder; refuse to touch others."""
-    from fer_perception.offline.bags import written_bag
-
     folder = written_bag(job.bag_out)
     if not folder.exists():
         return
@@ -131,16 +131,12 @@ def _clear_previous_bag(job: Job) -> None:
 
 
 def _bag_topic(source: AnalysisInput) -> str:
-    from fer_perception.offline.bags import ImageBag
-
     bag = ImageBag(source.path, source.topic)
     bag.close()
     return bag.topic
 
 
 def _render(source: AnalysisInput, job: Job) -> float:
-    from fer_perception.offline.render import read_rows, render_video
-
     began = time.monotonic()
     render_video(source.frames(), read_rows(job.out_dir / FRAMES_FILE), job.render, source.nominal_rate(),
                  job.window_s, source.frame_count(), job.quiet)
@@ -215,7 +211,11 @@ def main(argv: list[str] | None = None) -> int:
                             "reason": "outputs complete (use --force to redo)"})
         else:
             jobs.append(job)
-    records += _run(jobs, args.jobs)
+    try:
+        records += _run(jobs, args.jobs)
+    except ModelLoadError as error:  # the configuration, not an input: nothing can be analysed
+        print(f"fer-analyze: {error}", file=sys.stderr)
+        return 2
     failed = [r for r in records if r["status"] == "failed"]
     if batch:
         args.out.mkdir(parents=True, exist_ok=True)
@@ -232,8 +232,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _extras_present(job: Job) -> bool:
-    from fer_perception.offline.bags import written_bag
-
     return ((job.render is None or job.render.is_file())
             and (job.bag_out is None or (written_bag(job.bag_out) / "metadata.yaml").is_file()))
 
