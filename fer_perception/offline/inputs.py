@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from fer_perception.offline.bags import BagError, ImageBag, bag_folder, is_bag
@@ -39,9 +40,10 @@ class InputFrame:
 class AnalysisInput:
     """One input of ``fer-analyze``: its frames in order, with a frame count for progress bars."""
 
-    def __init__(self, path: Path, topic: str | None = None, folder_rate: float = 10.0, frame_id: str = "camera"):
-        """``folder_rate`` (Hz) stamps images of a folder; ``frame_id`` is that of videos and images (a bag's
-        images keep their own); the camera node's defaults (``camera.yaml``) are the CLI's defaults."""
+    def __init__(self, path: Path, topic: str | None, folder_rate: float, frame_id: str):
+        """``topic``: a bag's image topic (None: its only one); ``folder_rate`` (Hz) stamps images of a folder;
+        ``frame_id`` is that of videos and images (a bag's images keep their own). The CLIs default the last
+        two to the camera node's (``camera.yaml``)."""
         self.path = path
         self.topic = topic
         self.folder_rate = folder_rate
@@ -83,8 +85,6 @@ class AnalysisInput:
                 bag.close()
                 return bag.message_count
             if self.kind == "video":
-                import cv2
-
                 capture = cv2.VideoCapture(str(self.path))
                 count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
                 capture.release()

@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     try:
-        source = AnalysisInput(args.input, args.topic, args.folder_rate)
+        source = AnalysisInput(args.input, args.topic, args.folder_rate, str(camera["frame_id"]))
         rows = read_rows(args.frames_csv)
         written = render_video(source.frames(), rows, args.out, source.nominal_rate(), args.window,
                                source.frame_count(), args.quiet)
