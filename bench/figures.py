@@ -8,7 +8,7 @@ import numpy as np
 
 @dataclass
 class Figure:
-    """A benchmark result: ``value`` is None when the stage it measures does not exist yet."""
+    """A benchmark result: ``value`` is None when it could not be measured (printed as "missing")."""
 
     section: str
     name: str
@@ -27,7 +27,3 @@ def median_p95(samples_s: list[float]) -> tuple[float, float]:
     """Median and 95th percentile of durations in seconds, returned in milliseconds."""
     values = np.asarray(samples_s) * 1000.0
     return float(np.median(values)), float(np.percentile(values, 95))
-
-
-def missing(section: str, name: str, unit: str, goal: str, issue: int) -> Figure:
-    return Figure(section, name, None, unit, goal, None, issue, "missing: the stage does not exist yet")

@@ -1,8 +1,8 @@
 """make bench: run every benchmark section, print one table, write bench/results/latest.json.
 
 ``--quick`` (``make bench QUICK=1``) runs a reduced set in under a minute for
-regression checks. Figures of stages that do not exist yet are reported as
-missing, never as zero.
+regression checks. A figure that could not be measured (a stage that does not
+exist, no events in a window) is reported as missing, never as zero.
 """
 from __future__ import annotations
 
