@@ -3,22 +3,17 @@ from __future__ import annotations
 
 import time
 
-import cv2
 import numpy as np
 
 from bench.figures import Figure, median_p95
-from bench.frames import one_face_640x480
+from bench.frames import one_face_640x480, tracked_faces
 from fer_perception.au.estimators import create_au_estimator
 from fer_perception.au.validate import GOALS, expression_aucs
-from fer_perception.face.front_end import FaceFrontEnd, FaceFrontEndConfig
 from fer_perception.paths import config_path, data_dir
 
 
 def au_cost(quick: bool) -> list[Figure]:
-    frames = [cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for f in one_face_640x480()]
-    front_end = FaceFrontEnd(FaceFrontEndConfig(min_hits=1))
-    faces = [face for i, f in enumerate(frames) for face in front_end.process(f, i).faces]
-    front_end.close()
+    faces = [face for frame, _ in tracked_faces(one_face_640x480()) for face in frame.faces]
     estimator = create_au_estimator(config_path("action_units.yaml"))
     samples = []
     for _ in range(2 if quick else 10):

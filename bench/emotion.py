@@ -10,28 +10,18 @@ from __future__ import annotations
 
 import time
 
-import cv2
 import numpy as np
 
 from bench.figures import Figure, median_p95
-from bench.frames import five_faces_640x480
+from bench.frames import five_faces_640x480, tracked_faces
 from fer_perception.emotion.classifier import EmotionClassifier
 from fer_perception.emotion.evaluate import default_model_path, evaluate
-from fer_perception.face.front_end import FaceFrontEnd, FaceFrontEndConfig
 from fer_perception.paths import data_dir
 
 
 def real_crops() -> list[np.ndarray]:
-    """Aligned crops of the five faces of multi_face.jpg (from the frame where all five are tracked)."""
-    front_end = FaceFrontEnd(FaceFrontEndConfig(min_hits=1))
-    crops: list[np.ndarray] = []
-    for index, frame in enumerate(five_faces_640x480(5)):
-        rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-        faces = front_end.process(rgb, index).faces
-        if len(faces) > len(crops):
-            crops = [front_end.crop(rgb, face) for face in faces]
-    front_end.close()
-    return crops
+    """Aligned crops of the five faces of multi_face.jpg (from the frame where most of them are tracked)."""
+    return max((crops for _, crops in tracked_faces(five_faces_640x480(5))), key=len)
 
 
 def latency(quick: bool) -> list[Figure]:

@@ -4,7 +4,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from fer_perception.face.front_end import FaceFrontEnd, FaceFrontEndConfig
 from fer_perception.paths import data_dir
+from fer_perception.types import FaceFrame
+
+FRAME_NS = 33_333_333  # stamps of 30 fps frames
 
 
 def media(name: str):
@@ -42,3 +46,15 @@ def five_faces_640x480(count: int) -> list[np.ndarray]:
     """The five-person photo at 640x480, shifted by a few pixels per frame so that every frame differs."""
     photo = letterbox(cv2.imread(str(media("multi_face.jpg"))), 640, 480)
     return [np.roll(photo, (i % 7) - 3, axis=1) for i in range(count)]
+
+
+def tracked_faces(frames_bgr: list[np.ndarray]) -> list[tuple[FaceFrame, list[np.ndarray]]]:
+    """Each frame's faces (reported from the first frame they are found in) and their aligned RGB crops."""
+    front_end = FaceFrontEnd(FaceFrontEndConfig(min_hits=1))
+    results = []
+    for index, frame in enumerate(frames_bgr):
+        rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+        faces = front_end.process(rgb, index * FRAME_NS)
+        results.append((faces, [front_end.crop(rgb, face) for face in faces.faces]))
+    front_end.close()
+    return results

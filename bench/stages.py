@@ -11,7 +11,7 @@ import numpy as np
 from mediapipe.python.solution_base import SolutionBase
 
 from bench.figures import Figure, median_p95
-from bench.frames import five_faces_640x480, one_face_640x480
+from bench.frames import five_faces_640x480, one_face_640x480, tracked_faces
 from fer_perception.emotion.loading import load_emotion_model
 from fer_perception.expression_pipeline import load_yaml, pipeline_from_config
 from fer_perception.face.front_end import FaceFrontEnd, FaceFrontEndConfig
@@ -120,13 +120,7 @@ def decoding(frame_bgr: np.ndarray, repeats: int) -> list[Figure]:
 
 def expression_stage(frames: list[np.ndarray], quick: bool) -> list[Figure]:
     """The expression pipeline per frame on the front end's real faces, with and without the classifier."""
-    front_end = FaceFrontEnd(FaceFrontEndConfig(min_hits=1))
-    prepared = []
-    for index, frame in enumerate(frames):
-        rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-        faces = front_end.process(rgb, index * 33_333_333)
-        prepared.append((faces, [front_end.crop(rgb, face) for face in faces.faces]))
-    front_end.close()
+    prepared = tracked_faces(frames)
     classifier = load_emotion_model(load_yaml(config_path("emotion.yaml")), print)
     figures = []
     for label, model in (("all", classifier),

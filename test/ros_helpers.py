@@ -1,4 +1,4 @@
-"""Helpers for tests over real DDS: filled messages, and waiting for messages to arrive."""
+"""Helpers for tests over real DDS: filled messages, a client node, publishing clips, waiting for messages."""
 from __future__ import annotations
 
 import importlib
@@ -6,6 +6,8 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
 from rosidl_parser import definition as idl
 
 NUMPY_TYPES = {"float": np.float32, "double": np.float64, "octet": np.uint8, "int8": np.int8,
@@ -71,3 +73,19 @@ def publish_clip(publisher, frames, start_ns: int, fps: float, frame_id: str, sp
         sent.append(stamp_ns)
         wait_until(lambda: False, 1 / fps, spin)
     return sent
+
+
+class Client:
+    """A test node in ``context`` with its own executor; :meth:`spin` handles what has arrived."""
+
+    def __init__(self, context, name: str):
+        self.node = rclpy.create_node(name, context=context)
+        self.executor = SingleThreadedExecutor(context=context)
+        self.executor.add_node(self.node)
+
+    def spin(self) -> None:
+        self.executor.spin_once(timeout_sec=0.005)
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.node.destroy_node()

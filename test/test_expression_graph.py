@@ -1,17 +1,15 @@
 """camera frames -> faces -> expressions -> events over real DDS, on a real clip in which a face appears."""
 from __future__ import annotations
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from fer_msgs.msg import Event, Events, Expressions
-from rclpy.executors import SingleThreadedExecutor
 from sensor_msgs.msg import Image
 
 from fer_perception.graph import load_graph
 from fer_perception.nodes.messages import stamp_to_ns
 from fer_perception.nodes.qos import SENSOR_QOS, reliable
 from fer_perception.runner import start_graph
-from ros_helpers import publish_clip, wait_until
+from ros_helpers import Client, publish_clip, wait_until
 from test_graph import read_frames
 
 IMAGE_TOPIC = "/fer_test/expression_graph/image"
@@ -24,7 +22,8 @@ def test_a_face_appearing_in_a_clip_gives_expressions_and_closed_events(ros_cont
             spec.overrides["deterministic_ids"] = True
     group = start_graph([s for s in specs])
     group.spin_in_thread()
-    node = rclpy.create_node("fer_test_expression_client", context=ros_context)
+    client = Client(ros_context, "fer_test_expression_client")
+    node = client.node
     expressions: list[Expressions] = []
     events: list[Event] = []
     diagnostics: list[DiagnosticArray] = []
@@ -34,9 +33,7 @@ def test_a_face_appearing_in_a_clip_gives_expressions_and_closed_events(ros_cont
     debug_images: list[Image] = []
     node.create_subscription(Image, "/fer/debug_image", debug_images.append, reliable(10))
     publisher = node.create_publisher(Image, IMAGE_TOPIC, SENSOR_QOS)
-    executor = SingleThreadedExecutor(context=ros_context)
-    executor.add_node(node)
-    spin = lambda: executor.spin_once(timeout_sec=0.005)  # noqa: E731
+    spin = client.spin
     try:
         assert wait_until(lambda: publisher.get_subscription_count() > 0, 20.0, spin)
         sent = publish_clip(publisher, read_frames("noface_face.mov"), 2_000_000_000_000, 26.0, "fer_test_camera",
@@ -46,8 +43,7 @@ def test_a_face_appearing_in_a_clip_gives_expressions_and_closed_events(ros_cont
     finally:
         group.shutdown()
         wait_until(lambda: False, 0.5, spin)
-        executor.shutdown()
-        node.destroy_node()
+        client.close()
 
     assert expressions, "no expressions arrived"
     stamps = [stamp_to_ns(m.header.stamp) for m in expressions]

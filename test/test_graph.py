@@ -9,17 +9,16 @@ import threading
 import time
 
 import cv2
-import rclpy
 from fer_msgs.msg import FaceCrops, Faces
-from rclpy.executors import SingleThreadedExecutor
 from sensor_msgs.msg import Image
 
+from bag_helpers import video_frames
 from conftest import media_path
 from fer_perception.graph import load_graph
 from fer_perception.nodes.messages import stamp_to_ns
 from fer_perception.nodes.qos import SENSOR_QOS, reliable
 from fer_perception.runner import start_graph
-from ros_helpers import publish_clip, wait_until
+from ros_helpers import Client, publish_clip, wait_until
 
 IMAGE_TOPIC = "/fer_test/image"
 
@@ -29,11 +28,7 @@ def native_threads() -> int:
 
 
 def read_frames(name: str) -> list:
-    capture = cv2.VideoCapture(str(media_path(name)))
-    frames = []
-    while (result := capture.read())[0]:
-        frames.append(result[1])
-    return frames
+    return video_frames(media_path(name))[0]
 
 
 def test_graph_processes_real_frames_and_shuts_down_cleanly(ros_context):
@@ -42,23 +37,20 @@ def test_graph_processes_real_frames_and_shuts_down_cleanly(ros_context):
     group = start_graph(specs)
     group.spin_in_thread()
 
-    node = rclpy.create_node("fer_test_graph_client", context=ros_context)
+    client = Client(ros_context, "fer_test_graph_client")
     faces: list[Faces] = []
     crops: list[FaceCrops] = []
-    node.create_subscription(Faces, "/fer/faces", faces.append, reliable(100))
-    node.create_subscription(FaceCrops, "/fer/face_crops", crops.append, reliable(100))
-    publisher = node.create_publisher(Image, IMAGE_TOPIC, SENSOR_QOS)
-    executor = SingleThreadedExecutor(context=ros_context)
-    executor.add_node(node)
-    spin = lambda: executor.spin_once(timeout_sec=0.01)  # noqa: E731
+    client.node.create_subscription(Faces, "/fer/faces", faces.append, reliable(100))
+    client.node.create_subscription(FaceCrops, "/fer/face_crops", crops.append, reliable(100))
+    publisher = client.node.create_publisher(Image, IMAGE_TOPIC, SENSOR_QOS)
+    spin = client.spin
     try:
         assert wait_until(lambda: publisher.get_subscription_count() > 0, 20.0, spin), "the graph never subscribed"
         sent_stamps = publish_clip(publisher, read_frames("single_face.mp4"), 1_000_000_000_000, 30.0,
                                    "fer_test_camera", spin)
         wait_until(lambda: faces and stamp_to_ns(faces[-1].header.stamp) == sent_stamps[-1], 10.0, spin)
     finally:
-        executor.shutdown()
-        node.destroy_node()
+        client.close()
         group.shutdown()
 
     assert len(faces) >= len(sent_stamps) // 2, f"only {len(faces)} of {len(sent_stamps)} frames processed"

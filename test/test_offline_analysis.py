@@ -6,7 +6,6 @@ import json
 import shutil
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 from rosbags.highlevel import AnyReader

@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
-import rclpy
 from fer_msgs.msg import Event, Events, Expressions
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from rosbags.highlevel import AnyReader
 from rosgraph_msgs.msg import Clock
@@ -23,25 +21,9 @@ from fer_perception.offline.analysis import Analyzer
 from fer_perception.offline.bags import typestore
 from fer_perception.offline.inputs import InputFrame
 from fer_perception.runner import start_graph
-from ros_helpers import publish_clip, wait_until
+from ros_helpers import Client, publish_clip, wait_until
 
 FRAMES = 24
-
-
-class Client:
-    """A test node in its own context with a spinning function."""
-
-    def __init__(self, context, name: str):
-        self.node = rclpy.create_node(name, context=context)
-        self.executor = SingleThreadedExecutor(context=context)
-        self.executor.add_node(self.node)
-
-    def spin(self) -> None:
-        self.executor.spin_once(timeout_sec=0.005)
-
-    def close(self) -> None:
-        self.executor.shutdown()
-        self.node.destroy_node()
 
 
 def _replay(bag, topic_prefix: str, ros_context, **params) -> tuple[list[Image], list[int]]:

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from fer_perception.emotion.checkpoint import ModelLoadError
 from fer_perception.graph import graph_topics
 from fer_perception.offline.analysis import Analyzer, node_parameters
-from fer_perception.offline.bags import BagError, ImageBag, written_bag
+from fer_perception.offline.bags import BagError, written_bag
 from fer_perception.offline.inputs import AnalysisInput, InputError, expand_inputs
 from fer_perception.offline.render import read_rows, render_video
 from fer_perception.offline.results import FRAMES_FILE, AnalysisWriter, is_complete
@@ -77,8 +77,7 @@ def _analyse(source: AnalysisInput, job: Job) -> dict[str, object]:
     if job.bag_out is not None:
         from fer_perception.offline.bag_out import ResultBagWriter  # needs rclpy and the built fer_msgs
 
-        image_topic = (source.topic or _bag_topic(source)) if source.kind == "bag" else \
-            graph_topics("face_detection")["image"]
+        image_topic = source.topic if source.kind == "bag" else graph_topics("face_detection")["image"]
         _clear_previous_bag(job)
         bag = ResultBagWriter(job.bag_out, image_topic if job.bag_images else None)
     bar = tqdm(total=total, unit="frame", desc=source.name, disable=job.quiet, position=job.progress_position,
@@ -128,12 +127,6 @@ def _clear_previous_bag(job: Job) -> None:
     if folder.resolve().parent != job.out_dir.resolve():
         raise ValueError(f"{folder} exists already; remove it or choose another --bag-out")
     shutil.rmtree(folder)
-
-
-def _bag_topic(source: AnalysisInput) -> str:
-    bag = ImageBag(source.path, source.topic)
-    bag.close()
-    return bag.topic
 
 
 def _render(source: AnalysisInput, job: Job) -> float:

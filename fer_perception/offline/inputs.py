@@ -41,15 +41,17 @@ class AnalysisInput:
     """One input of ``fer-analyze``: its frames in order, with a frame count for progress bars."""
 
     def __init__(self, path: Path, topic: str | None, folder_rate: float, frame_id: str):
-        """``topic``: a bag's image topic (None: its only one); ``folder_rate`` (Hz) stamps images of a folder;
+        """``topic``: a bag's image topic (None: its only one; :attr:`topic` then names it); ``folder_rate`` (Hz) stamps images of a folder;
         ``frame_id`` is that of videos and images (a bag's images keep their own). The CLIs default the last
         two to the camera node's (``camera.yaml``)."""
         self.path = path
         self.topic = topic
         self.folder_rate = folder_rate
         self.frame_id = frame_id
+        self._bag_images: int | None = None
         if is_bag(path):
             self.kind, self.path = "bag", bag_folder(path)
+            self._choose_bag_topic()
         elif path.is_dir() or path.suffix.lower() in IMAGE_SUFFIXES:
             self.kind = "images"
         elif path.suffix.lower() in VIDEO_SUFFIXES:
@@ -59,6 +61,15 @@ class AnalysisInput:
                              "or a rosbag2 bag")
         if not self.path.exists():
             raise InputError(f"{path}: no such file or folder")
+
+    def _choose_bag_topic(self) -> None:
+        """Settle the bag's image topic now (the only one, or ``topic``), so a bad choice fails up front."""
+        try:
+            bag = ImageBag(self.path, self.topic)
+        except BagError as error:
+            raise InputError(str(error)) from error
+        bag.close()
+        self.topic, self._bag_images = bag.topic, bag.message_count
 
     @property
     def name(self) -> str:
@@ -81,9 +92,7 @@ class AnalysisInput:
         """Frames the input holds, if it says (for progress bars)."""
         try:
             if self.kind == "bag":
-                bag = ImageBag(self.path, self.topic)
-                bag.close()
-                return bag.message_count
+                return self._bag_images
             if self.kind == "video":
                 capture = cv2.VideoCapture(str(self.path))
                 count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))

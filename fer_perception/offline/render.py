@@ -128,7 +128,7 @@ class TimingDiagramRenderer:
             cv2.line(panel, (PLOT_LEFT, top), (PLOT_LEFT, bottom), AXIS, 1)
             seconds = int(self.window_s // 2)
             for offset in range(-seconds, seconds + 1):
-                x = self._x(offset)
+                x = int(self._x(offset))
                 cv2.line(panel, (x, bottom), (x, bottom + 4), AXIS, 1)
                 cv2.putText(panel, f"{offset:+d}" if offset else "0", (x - 8, bottom + 16), FONT, 0.35, AXIS, 1,
                             cv2.LINE_AA)
@@ -139,8 +139,10 @@ class TimingDiagramRenderer:
                 cv2.line(panel, (PLOT_RIGHT + 10, y - 4), (PLOT_RIGHT + 24, y - 4), colour, 2)
                 cv2.putText(panel, name, (PLOT_RIGHT + 28, y), FONT, 0.38, colour, 1, cv2.LINE_AA)
 
-    def _x(self, offset_s: float) -> int:
-        return round(PLOT_LEFT + (PLOT_RIGHT - PLOT_LEFT) * (offset_s / self.window_s + 0.5))
+    def _x(self, offset_s: float | np.ndarray) -> np.ndarray:
+        """Plot column(s) of a time (array) ``offset_s`` seconds from the cursor."""
+        return np.round(PLOT_LEFT + (PLOT_RIGHT - PLOT_LEFT) * (np.asarray(offset_s) / self.window_s + 0.5)
+                        ).astype(np.int32)
 
     def _draw_diagrams(self, panel: np.ndarray, now_s: float, faces_in_view: int) -> None:
         series = self.series.get(self._shown) if self._shown else None
@@ -153,9 +155,9 @@ class TimingDiagramRenderer:
         visible = (series.times >= now_s - half) & (series.times <= now_s + half)
         times = series.times[visible]
         current = int(np.searchsorted(series.times, now_s, side="right")) - 1
+        xs = self._x(times - now_s)
         for (top, bottom, y_max, _, names, colours), values in zip(self._charts(panel.shape[0]),
                                                                     (series.aus, series.emotions)):
-            xs = np.array([self._x(t - now_s) for t in times], np.int32)
             spacing = min(16, (bottom - top) // len(names))
             for column, colour in enumerate(colours):
                 ys = bottom - (bottom - top) * np.clip(values[visible, column], 0, y_max) / y_max
@@ -164,7 +166,7 @@ class TimingDiagramRenderer:
                 if current >= 0 and not math.isnan(values[current, column]):
                     cv2.putText(panel, f"{values[current, column]:.2f}", (PLOT_RIGHT + 90, top + 10 + column * spacing),
                                 FONT, 0.35, colour, 1, cv2.LINE_AA)
-            cursor = self._x(0)
+            cursor = int(self._x(0))
             cv2.line(panel, (cursor, top), (cursor, bottom), TEXT, 1)
 
 
@@ -198,18 +200,18 @@ def render_video(frames: Iterable[InputFrame], rows: list[dict[str, str]], out_p
                   dynamic_ncols=True)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     writer: cv2.VideoWriter | None = None
+    width = height = 0
     written = 0
     try:
         for frame in frames:
             image = renderer.draw(frame)
-            if writer is not None and image.shape[:2] != size:  # images of a folder may differ in size
-                image = cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA)
             if writer is None:
-                size = image.shape[:2]
-                writer = cv2.VideoWriter(str(out_path), cv2.VideoWriter_fourcc(*"mp4v"), fps,
-                                         (image.shape[1], image.shape[0]))
+                height, width = image.shape[:2]
+                writer = cv2.VideoWriter(str(out_path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
                 if not writer.isOpened():
                     raise OSError(f"cannot write video {out_path}")
+            elif image.shape[:2] != (height, width):  # images of a folder may differ in size
+                image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
             writer.write(image)
             written += 1
     finally:
