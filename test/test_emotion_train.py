@@ -33,19 +33,22 @@ def _train(data: Path, out: Path, *extra: str) -> None:
                  *extra]) == 0
 
 
-def test_resume_continues_like_an_uninterrupted_run(small_fer: Path, tmp_path: Path, capsys) -> None:
-    _train(small_fer, tmp_path / "whole")
-    _train(small_fer, tmp_path / "split", "--stop-after", "1")
+@pytest.mark.parametrize("average", [(), ("--ema-decay", "0.9")], ids=["plain", "weight_average"])
+def test_resume_continues_like_an_uninterrupted_run(small_fer: Path, tmp_path: Path, capsys,
+                                                   average: tuple[str, ...]) -> None:
+    _train(small_fer, tmp_path / "whole", *average)
+    _train(small_fer, tmp_path / "split", "--stop-after", "1", *average)
     assert not (tmp_path / "split" / "report.json").exists()
-    _train(small_fer, tmp_path / "split", "--resume")
+    _train(small_fer, tmp_path / "split", "--resume", *average)
     assert "resuming at epoch 2/2" in capsys.readouterr().out
 
     whole = torch.load(tmp_path / "whole" / "last.pt", weights_only=True)
     split = torch.load(tmp_path / "split" / "last.pt", weights_only=True)
     assert whole["epoch"] == split["epoch"] == 2
     assert whole["history"] == split["history"]
-    for name, tensor in whole["model"].items():
-        assert torch.equal(tensor, split["model"][name]), name
+    for key in ("model", "average") if average else ("model",):
+        for name, tensor in whole[key].items():
+            assert torch.equal(tensor, split[key][name]), f"{key} {name}"
 
     report = json.loads((tmp_path / "split" / "report.json").read_text())
     assert report == {**json.loads((tmp_path / "whole" / "report.json").read_text()),
@@ -56,6 +59,17 @@ def test_resume_continues_like_an_uninterrupted_run(small_fer: Path, tmp_path: P
     network, spec = load_model(tmp_path / "split" / "best.pt")
     assert spec.training["epoch"] == report["best_epoch"] and spec.training["seed"] == 5
     assert sum(parameter.numel() for parameter in network.parameters()) > 0
+
+
+def test_weight_average_is_the_saved_model(small_fer: Path, tmp_path: Path) -> None:
+    assert main(["--data", str(small_fer), "--out", str(tmp_path), "--epochs", "1", "--batch-size", "64",
+                 "--ema-decay", "0.9"]) == 0
+    state = torch.load(tmp_path / "last.pt", weights_only=True)
+    network, _ = load_model(tmp_path / "best.pt")
+    saved = network.state_dict()
+    averaged = {name.removeprefix("module."): tensor for name, tensor in state["average"].items()}
+    assert all(torch.equal(saved[name], averaged[name]) for name in saved)
+    assert not all(torch.equal(saved[name], state["model"][name]) for name in saved)
 
 
 def test_resume_refuses_changed_arguments(small_fer: Path, tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ the pipeline. How the network is run is a backend chosen by name from
 """
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from collections.abc import Callable, Sequence
@@ -25,7 +26,7 @@ Forward = Callable[[torch.Tensor], torch.Tensor]
 """A prepared network: normalised input batch in, logits out."""
 
 
-def _torchscript_backend(network: nn.Module) -> Forward:
+def _torchscript_backend(network: nn.Module, input_size: int) -> Forward:
     """Frozen, inference-optimised TorchScript: BatchNorm folded into the convolutions, conv+ReLU fused,
     no Python per layer. Measured 1.6x faster than eager at batch 1 and 5 on one thread. TorchScript is
     deprecated in torch 2.13, so its warnings are silenced here, and ``torch_eager`` is the fallback."""
@@ -34,13 +35,33 @@ def _torchscript_backend(network: nn.Module) -> Forward:
         return torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.script(network.eval())))
 
 
-def _eager_backend(network: nn.Module) -> Forward:
+def _eager_backend(network: nn.Module, input_size: int) -> Forward:
     """The network as it is, in eval mode: slower, but independent of TorchScript."""
     return network.eval()
 
 
-BACKENDS: dict[str, Callable[[nn.Module], Forward]] = {"torch": _torchscript_backend, "torch_eager": _eager_backend}
-"""How the network can be run, by name."""
+def _onnxruntime_backend(network: nn.Module, input_size: int) -> Forward:
+    """ONNX Runtime on one thread, from an ONNX graph exported in memory from the loaded torch weights at start-up
+    (about 0.6 s), so the shipped ``.pt`` file stays the only model file. Measured about 4x faster than TorchScript
+    at batch 1 on this project's CPU; same probabilities (tested)."""
+    import onnxruntime
+
+    graph = io.BytesIO()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript-based exporter is deprecated in torch 2.13
+        torch.onnx.export(network.eval(), torch.zeros(1, 1, input_size, input_size), graph, input_names=["faces"],
+                          output_names=["logits"], dynamic_axes={"faces": {0: "batch"}, "logits": {0: "batch"}},
+                          dynamo=False)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(graph.getvalue(), options, providers=["CPUExecutionProvider"])
+    return lambda faces: torch.from_numpy(session.run(None, {"faces": faces.numpy()})[0])
+
+
+BACKENDS: dict[str, Callable[[nn.Module, int], Forward]] = {
+    "onnxruntime": _onnxruntime_backend, "torch": _torchscript_backend, "torch_eager": _eager_backend}
+"""How the network can be run, by name: each prepares a network for square gray inputs of the given side."""
 
 
 class EmotionClassifier:
@@ -54,7 +75,7 @@ class EmotionClassifier:
     ``ValueError`` for an unknown backend.
     """
 
-    def __init__(self, model_path: str | os.PathLike[str], backend: str = "torch") -> None:
+    def __init__(self, model_path: str | os.PathLike[str], backend: str = "onnxruntime") -> None:
         if backend not in BACKENDS:
             raise ValueError(f"unknown emotion classifier backend {backend!r}; choose one of {sorted(BACKENDS)}")
         network, spec = load_model(model_path)
@@ -65,13 +86,17 @@ class EmotionClassifier:
         """Class name of each output column (FER2013 order)."""
         self._input_size = spec.input_size
         self._mean, self._std = spec.mean, spec.std
-        self._forward = BACKENDS[backend](network)
+        self._forward = BACKENDS[backend](network, spec.input_size)
 
     def predict(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """(N, classes) float32 probabilities of N aligned square crops (RGB or gray uint8), one batch."""
         if len(crops) == 0:
             return np.zeros((0, len(self.labels)), np.float32)
-        faces = np.stack([crop_to_model_input(crop, self._input_size) for crop in crops])
+        return self.predict_model_inputs(np.stack([crop_to_model_input(crop, self._input_size) for crop in crops]))
+
+    def predict_model_inputs(self, faces: np.ndarray) -> np.ndarray:
+        """(N, classes) float32 probabilities of faces already framed as the model's input: (N, S, S) gray uint8,
+        as FER2013 stores them."""
         with torch.inference_mode():
             logits = self._forward(normalise(torch.from_numpy(faces), self._mean, self._std))
         return torch.softmax(logits.float(), dim=1).numpy()

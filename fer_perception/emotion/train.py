@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from fer_perception.emotion.checkpoint import ModelLoadError, ModelSpec, atomic_save, load_model, save_model
@@ -65,6 +66,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--init", type=Path, default=None,
                         help="start from the weights of this model file (same architecture), e.g. to fine-tune")
     parser.add_argument("--no-bf16", dest="bf16", action="store_false", help="train in float32")
+    parser.add_argument("--ema-decay", type=float, default=0.0,
+                        help="keep an exponential moving average of the weights (and BN statistics) with this decay "
+                             "per step, and validate and save it instead of the raw weights (0: off)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default: %(default)s)")
     parser.add_argument("--resume", action="store_true", help=f"continue from OUT/{RESUME_FILE}")
@@ -122,8 +126,10 @@ def _check_classes(classes: tuple[str, ...], path: Path) -> None:
 
 def _train_epoch(network: nn.Module, optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LRScheduler,
                  loss_fn: nn.Module, images: torch.Tensor, labels: torch.Tensor, generator: torch.Generator,
-                 args: argparse.Namespace, mean: float, std: float, description: str) -> dict[str, float]:
-    """One pass over the shuffled training images; returns mean loss and accuracy on the augmented batches."""
+                 args: argparse.Namespace, mean: float, std: float, description: str,
+                 average: AveragedModel | None) -> dict[str, float]:
+    """One pass over the shuffled training images (updating the weight average after each step, if any);
+    returns mean loss and accuracy on the augmented batches."""
     network.train()
     order = torch.randperm(len(images), generator=generator)
     batches = max(1, len(order) // args.batch_size)  # the last partial batch is dropped (BatchNorm needs a few samples)
@@ -141,6 +147,8 @@ def _train_epoch(network: nn.Module, optimizer: torch.optim.Optimizer, scheduler
             loss.backward()
             optimizer.step()
             scheduler.step()
+            if average is not None:
+                average.update_parameters(network)
             loss_sum += float(loss.detach()) * len(chosen)
             correct += int((logits.argmax(1) == targets).sum())
             seen += len(chosen)
@@ -187,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     steps_per_epoch = max(1, len(train_images) // args.batch_size)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, warmup_cosine(args.epochs * steps_per_epoch, round(args.warmup_epochs * steps_per_epoch)))
+    average = (AveragedModel(network, multi_avg_fn=get_ema_multi_avg_fn(args.ema_decay), use_buffers=True)
+               if args.ema_decay > 0 else None)
+    selected = network if average is None else average.module  # the weights that are validated and saved
     weights = class_weights(splits["train"].labels, len(EMOTIONS), args.class_weight_power)
     loss_fn = nn.CrossEntropyLoss(weight=weights, label_smoothing=args.label_smoothing)
 
@@ -200,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
         network.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
+        if average is not None:
+            average.load_state_dict(state["average"])
         torch.set_rng_state(state["torch_rng"])
         generator.set_state(state["augment_rng"])
         start_epoch, best, history, elapsed = state["epoch"] + 1, state["best"], state["history"], state["elapsed_s"]
@@ -212,22 +225,23 @@ def main(argv: list[str] | None = None) -> int:
     for epoch in range(start_epoch, args.epochs + 1):
         began = time.monotonic()
         stats = _train_epoch(network, optimizer, scheduler, loss_fn, train_images, train_labels, generator, args, mean,
-                             std, f"epoch {epoch}/{args.epochs}")
-        probabilities = predict_probabilities(network, splits["val"].images, mean, std)
+                             std, f"epoch {epoch}/{args.epochs}", average)
+        probabilities = predict_probabilities(selected, splits["val"].images, mean, std)
         val_accuracy = float((probabilities.argmax(1) == splits["val"].labels).mean())
         if val_accuracy > best["val_accuracy"]:
             best = {"epoch": epoch, "val_accuracy": val_accuracy}
             training = {"dataset": "FER2013", "data_file": args.data.name, "train_split": "train",
                         "selected_by": "val accuracy", "epoch": epoch, "val_accuracy": val_accuracy,
                         "seed": args.seed, "config": config, **lineage}
-            save_model(out / BEST_FILE, network, ModelSpec(**{**spec.__dict__, "training": training}))
+            save_model(out / BEST_FILE, selected, ModelSpec(**{**spec.__dict__, "training": training}))
         elapsed += time.monotonic() - began
         history.append({"epoch": epoch, "lr": scheduler.get_last_lr()[0], "train_loss": stats["loss"],
                         "train_accuracy": stats["accuracy"], "val_accuracy": val_accuracy})
         atomic_save({"config": config, "epoch": epoch, "model": network.state_dict(),
                      "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                      "torch_rng": torch.get_rng_state(), "augment_rng": generator.get_state(),
-                     "best": best, "history": history, "elapsed_s": elapsed}, out / RESUME_FILE)
+                     "best": best, "history": history, "elapsed_s": elapsed,
+                     **({} if average is None else {"average": average.state_dict()})}, out / RESUME_FILE)
         remaining = (args.epochs - epoch) * elapsed / epoch
         print(f"epoch {epoch}/{args.epochs}: train loss {stats['loss']:.4f} acc {stats['accuracy']:.4f}, "
               f"val acc {val_accuracy:.4f} (best {best['val_accuracy']:.4f} @ {best['epoch']}), "
