@@ -8,7 +8,8 @@ import numpy as np
 from bench.figures import Figure, median_p95
 from bench.frames import one_face_640x480, tracked_faces
 from fer_perception.au.estimators import create_au_estimator
-from fer_perception.au.validate import GOALS, expression_aucs
+from fer_perception.au.dataset_mesh import face_meshes
+from fer_perception.au.validate import GOALS, class_feature_medians, expression_aucs
 from fer_perception.paths import config_path, data_dir
 
 
@@ -35,10 +36,16 @@ def au_accuracy(quick: bool) -> list[Figure]:
     if quick:
         test = test[:600]
     estimator = create_au_estimator(config_path("action_units.yaml"), "geometry")
-    aucs, found = expression_aucs(estimator, data["images"][test], data["labels"][test].astype(int),
-                                  [str(c) for c in data["classes"]])
+    meshes, found = face_meshes(data["images"][test], quiet=True)
+    labels, classes = data["labels"][test].astype(int), [str(c) for c in data["classes"]]
+    aucs = expression_aucs(estimator, meshes, found, labels, classes)
     note = f"FER2013 test split, {len(test)} faces" + (" (quick subset)" if quick else "")
-    figures = [Figure("accuracy", "face mesh found on FER2013 test faces", found * 100, "%", issue=3, note=note)]
+    figures = [Figure("accuracy", "face mesh found on FER2013 test faces", found.mean() * 100, "%", issue=3,
+                      note=note)]
+    for feature in ("lip_gap", "jaw_length"):  # what limits AU25/AU26 -> surprise on these faces
+        medians = class_feature_medians(meshes, found, labels, classes, feature)
+        figures += [Figure("accuracy", f"median mesh {feature}, {name} faces", medians[name], "IOD", issue=3, note=note)
+                    for name in ("surprise", "happy", "neutral")]
     for (au, expression), auc in aucs.items():
         goal = GOALS.get((au, expression))
         figures.append(Figure("accuracy", f"ROC AUC AU{au} -> {expression}", auc, "",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import rankdata
 
-from fer_perception.au.dataset_mesh import face_meshes
+from fer_perception.au.features import FEATURE_INDEX, compute_features
 from fer_perception.au.geometry import GeometricAUEstimator
 from fer_perception.types import AU_NUMBERS
 from fer_perception.face.head_pose import estimate_head_pose
@@ -40,13 +40,20 @@ def still_image_intensities(estimator: GeometricAUEstimator, meshes: np.ndarray,
     return intensities
 
 
-def expression_aucs(estimator: GeometricAUEstimator, images: np.ndarray, labels: np.ndarray,
-                    classes: list[str], quiet: bool = True) -> tuple[dict[tuple[int, str], float], float]:
-    """ROC AUC of each AU for its FACS-tied expression, and the fraction of faces a mesh was found on."""
-    meshes, found = face_meshes(images, quiet=quiet)
+def expression_aucs(estimator: GeometricAUEstimator, meshes: np.ndarray, found: np.ndarray, labels: np.ndarray,
+                    classes: list[str]) -> dict[tuple[int, str], float]:
+    """ROC AUC of each AU for its FACS-tied expression, over the faces a mesh was found on."""
     intensities = still_image_intensities(estimator, meshes, found)
     aucs = {}
     for au, expression in AU_EXPRESSION_PAIRS:
         positive = labels[found] == classes.index(expression)
         aucs[(au, expression)] = roc_auc(intensities[found, AU_NUMBERS.index(au)], positive)
-    return aucs, float(found.mean())
+    return aucs
+
+
+def class_feature_medians(meshes: np.ndarray, found: np.ndarray, labels: np.ndarray, classes: list[str],
+                          feature: str) -> dict[str, float]:
+    """Median of one geometric feature (IOD units) per expression class: what the mesh sees of each expression."""
+    values = np.array([compute_features(mesh)[0][FEATURE_INDEX[feature]] for mesh in meshes[found]])
+    return {name: float(np.median(values[labels[found] == index])) for index, name in enumerate(classes)
+            if np.any(labels[found] == index)}
