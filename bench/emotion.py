@@ -27,7 +27,7 @@ def real_crops() -> list[np.ndarray]:
 
 
 def _latencies(classifier: EmotionClassifier, crops: list[np.ndarray], repeats: int) -> tuple[float, float]:
-    """Median seconds of ``predict`` for 1 and for 5 faces, interleaved so both see the same machine load."""
+    """Median milliseconds of ``predict`` for 1 and for 5 faces, interleaved so both see the same machine load."""
     samples: dict[int, list[float]] = {1: [], 5: []}
     for _ in range(10):
         classifier.predict(crops[:1])

@@ -1,13 +1,13 @@
 """The emotion network: a slim ResNet for 48 x 48 grayscale faces.
 
 A ResNet-10 layout (one basic block per stage) at a quarter to a third of
-ResNet-18's width (the shipped model: 40-80-160-320). It was
-chosen by measurement on a 2-core CPU: at batch 1 with one thread it runs in
-about 1 ms under ONNX Runtime (2-3 ms as TorchScript), where ResNet-18-like
-nets with two blocks per stage cost twice that and VGG-style nets of similar
+ResNet-18's width (the shipped model: 40-80-160-320). It was chosen by
+measurement on a 2-core CPU: at batch 1 with one thread it runs in about
+1.5 ms under ONNX Runtime (3 ms as TorchScript), where ResNet-18-like nets
+with two blocks per stage cost twice that and VGG-style nets of similar
 accuracy more still, and it trains at 400-800 images per second with
-bfloat16 autocast. Parameter names follow torchvision's ResNet (``conv1``, ``bn1``,
-``layer1.0.conv1``, ``layer2.0.downsample.0``, ``fc``) so weights and tooling
+bfloat16 autocast. Parameter names follow torchvision's ResNet (``conv1``,
+``bn1``, ``layer1.0.conv1``, ``layer2.0.downsample.0``, ``fc``) so weights and tooling
 written for it map over; the 7x7 stride-2 stem is replaced by a 3x3 stride-1
 convolution and a 2x2 max-pool, which suits 48-pixel inputs.
 """
