@@ -117,12 +117,23 @@ def held_face_probabilities(count: int, seed: int = 0) -> np.ndarray:
                      for face in faces])
 
 
-def smoothed_labels(probabilities: np.ndarray, smoothing: SmoothingConfig, fps: float) -> np.ndarray:
-    """Raw probabilities (frames, classes) of one track through the core's smoothers; the smoothed label per frame."""
-    track = TrackState("bench", smoothing, EventConfig.from_dict(load_yaml(config_path("expression.yaml"))["events"]),
-                       itertools.count())
+def smoothed_labels(probabilities: np.ndarray, expression_config: dict, fps: float) -> np.ndarray:
+    """Raw probabilities (frames, classes) of one track through the core's smoothers, configured from
+    ``expression_config`` (``expression.yaml``); the smoothed label per frame."""
+    track = TrackState("bench", SmoothingConfig(**expression_config["smoothing"]),
+                       EventConfig.from_dict(expression_config["events"]), itertools.count())
     return np.array([track.label.update(track.smooth_emotion(p, index / fps, 1.0), index / fps)
                      for index, p in enumerate(probabilities)])
+
+
+def _hold_changes(stream: np.ndarray, hold: int, per_hold: int, majority: int) -> tuple[int, int | None]:
+    """Spurious changes of one label stream within a hold (the change from the previous frame included), and the
+    frame of the genuine one: the first change to the hold's majority label (None if there is none)."""
+    window = stream[hold * per_hold:(hold + 1) * per_hold]
+    before = stream[hold * per_hold - 1] if hold else stream[0]
+    changes = np.flatnonzero(np.diff(np.concatenate([[before], window])))
+    genuine = next((int(c) for c in changes if window[c] == majority), None)
+    return len(changes) - (genuine is not None), genuine
 
 
 def hold_statistics(labels: np.ndarray, smooth_labels: np.ndarray, holds: int) -> tuple[int, int, list[int]]:
@@ -133,22 +144,14 @@ def hold_statistics(labels: np.ndarray, smooth_labels: np.ndarray, holds: int) -
     lags = []
     previous_majority = None
     for hold in range(holds):
-        window = slice(hold * per_hold, (hold + 1) * per_hold)
-        majority = int(np.bincount(labels[window]).argmax())
-        arrivals = []
-        for stream in (labels, smooth_labels):
-            before = stream[hold * per_hold - 1] if hold else stream[0]
-            inside = stream[window]
-            changes = np.flatnonzero(np.diff(np.concatenate([[before], inside])))
-            genuine = next((c for c in changes if inside[c] == majority), None)
-            spurious = len(changes) - (genuine is not None)
-            if stream is labels:
-                raw_spurious += spurious
-            else:
-                smooth_spurious += spurious
-            arrivals.append(genuine)
-        if previous_majority is not None and majority != previous_majority and None not in arrivals:
-            lags.append(arrivals[1] - arrivals[0])
+        majority = int(np.bincount(labels[hold * per_hold:(hold + 1) * per_hold]).argmax())
+        raw_extra, raw_arrival = _hold_changes(labels, hold, per_hold, majority)
+        smooth_extra, smooth_arrival = _hold_changes(smooth_labels, hold, per_hold, majority)
+        raw_spurious += raw_extra
+        smooth_spurious += smooth_extra
+        changed = previous_majority is not None and majority != previous_majority
+        if changed and None not in (raw_arrival, smooth_arrival):
+            lags.append(smooth_arrival - raw_arrival)
         previous_majority = majority
     return raw_spurious, smooth_spurious, lags
 
@@ -156,10 +159,9 @@ def hold_statistics(labels: np.ndarray, smooth_labels: np.ndarray, holds: int) -
 def held_faces(quick: bool) -> list[Figure]:
     count = 60 if quick else 300
     probabilities = held_face_probabilities(count)
-    smoothing = SmoothingConfig(**load_yaml(config_path("expression.yaml"))["smoothing"])
     stream = probabilities.reshape(-1, probabilities.shape[-1])
-    raw_spurious, smooth_spurious, lags = hold_statistics(stream.argmax(1), smoothed_labels(stream, smoothing, HOLD_FPS),
-                                                          count)
+    smooth_labels = smoothed_labels(stream, load_yaml(config_path("expression.yaml")), HOLD_FPS)
+    raw_spurious, smooth_spurious, lags = hold_statistics(stream.argmax(1), smooth_labels, count)
     minutes = len(stream) / HOLD_FPS / 60
     ratio = raw_spurious / smooth_spurious if smooth_spurious else float("inf")
     lag_ms = float(np.mean(lags)) * 1000 / HOLD_FPS if lags else None
