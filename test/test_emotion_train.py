@@ -1,4 +1,4 @@
-"""fer-train on a few hundred real FER2013 faces: outputs, and that --resume continues exactly."""
+"""fer-train on a few hundred real FER2013 faces: outputs, that --resume continues exactly, and distillation."""
 from __future__ import annotations
 
 import json
@@ -10,7 +10,7 @@ import torch
 
 from conftest import data_dir
 from fer_perception.emotion.checkpoint import load_model
-from fer_perception.emotion.train import main
+from fer_perception.emotion.train import distillation_loss, main
 
 
 @pytest.fixture(scope="module")
@@ -89,3 +89,31 @@ def test_fine_tuning_records_its_lineage(small_fer: Path, tmp_path: Path) -> Non
     with pytest.raises(SystemExit, match="not fer_resnet"):
         main(["--data", str(small_fer), "--out", str(tmp_path / "wide"), "--epochs", "1", "--init", str(base),
               "--widths", "8", "16", "32", "64"])
+
+
+def test_distillation_loss_is_the_scaled_kl_of_softened_predictions() -> None:
+    generator = torch.Generator().manual_seed(0)
+    teacher, student = torch.randn(6, 7, generator=generator), torch.randn(6, 7, generator=generator)
+    soft_teacher, soft_student = torch.softmax(teacher / 3.0, 1), torch.softmax(student / 3.0, 1)
+    expected = 9.0 * (soft_teacher * (soft_teacher.log() - soft_student.log())).sum(1).mean()
+    assert torch.isclose(distillation_loss(student, teacher, 3.0), expected, rtol=1e-5)
+    assert float(distillation_loss(teacher + 4.0, teacher, 3.0)) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_distillation_records_its_teacher_and_refuses_a_mismatched_one(small_fer: Path, tmp_path: Path) -> None:
+    _train(small_fer, tmp_path / "teacher", "--stop-after", "1", "--widths", "8", "16", "32", "64")
+    teacher = tmp_path / "teacher" / "best.pt"
+    _train(small_fer, tmp_path / "student", "--teacher", str(teacher), "--distill-weight", "0.7")
+    _, spec = load_model(tmp_path / "student" / "best.pt")
+    assert spec.training["config"]["teacher"] == str(teacher)
+    assert spec.training["distilled_from"] == load_model(teacher)[1].training
+    undistilled = tmp_path / "undistilled"
+    _train(small_fer, undistilled)
+    distilled_history = json.loads((tmp_path / "student" / "report.json").read_text())["history"]
+    assert distilled_history != json.loads((undistilled / "report.json").read_text())["history"]
+
+    inverted = tmp_path / "inverted.npz"
+    with np.load(small_fer) as data:
+        np.savez(inverted, **{**{name: data[name] for name in data.files}, "images": 255 - data["images"]})
+    with pytest.raises(SystemExit, match="normalisation"):
+        _train(inverted, tmp_path / "mismatched", "--teacher", str(teacher))

@@ -9,6 +9,13 @@ continues exactly where an interrupted run stopped. Outputs in ``--out``:
 ``last.pt`` (resume state), ``best.pt`` (best-by-val model in the shipped
 format), ``report.json`` (val/test accuracy, with and without flip TTA,
 per-class recall, macro-F1, confusion matrices, history).
+
+``--teacher MODEL`` adds knowledge distillation (Hinton et al., 2015): the
+frozen teacher classifies the same augmented batch and the loss mixes the
+hard-label loss with the KL divergence of the temperature-softened
+predictions. FER2013's labels are noisy; a teacher's soft targets say which
+faces are ambiguous, which lets a student of any architecture (including a
+wider one) learn from a previous model rather than from the labels alone.
 """
 from __future__ import annotations
 
@@ -24,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
@@ -65,6 +73,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--dropout", type=float, default=0.2)
     parser.add_argument("--init", type=Path, default=None,
                         help="start from the weights of this model file (same architecture), e.g. to fine-tune")
+    parser.add_argument("--teacher", type=Path, default=None,
+                        help="distil from this model file (any architecture with the same labels and input): "
+                             "the loss adds its softened predictions on the same augmented batch")
+    parser.add_argument("--distill-weight", type=float, default=0.5,
+                        help="share of the distillation term in the loss with --teacher (default: %(default)s)")
+    parser.add_argument("--distill-temperature", type=float, default=2.0,
+                        help="softmax temperature of teacher and student in the distillation term (default: %(default)s)")
     parser.add_argument("--no-bf16", dest="bf16", action="store_false", help="train in float32")
     parser.add_argument("--ema-decay", type=float, default=0.0,
                         help="keep an exponential moving average of the weights (and BN statistics) with this decay "
@@ -119,6 +134,22 @@ def _load_initial_weights(network: nn.Module, kwargs: dict[str, Any], path: Path
     return spec.training
 
 
+def _load_teacher(path: Path, mean: float, std: float) -> tuple[nn.Module, dict[str, Any]]:
+    """The frozen teacher network of ``--teacher`` and its training metadata; it must share the student's
+    labels, input size and input normalisation, so both see the same batch."""
+    try:
+        teacher, spec = load_model(path)
+    except ModelLoadError as error:
+        raise SystemExit(f"--teacher: {error}") from error
+    if spec.labels != EMOTIONS or spec.input_size != INPUT_SIZE or not (math.isclose(spec.mean, mean, rel_tol=1e-6) and math.isclose(spec.std, std, rel_tol=1e-6)):
+        raise SystemExit(f"--teacher: {path} has labels {list(spec.labels)}, input {spec.input_size}, "
+                         f"normalisation {spec.mean:.6f}/{spec.std:.6f}; the student needs {list(EMOTIONS)}, "
+                         f"{INPUT_SIZE}, {mean:.6f}/{std:.6f}")
+    for parameter in teacher.parameters():
+        parameter.requires_grad_(False)
+    return teacher, spec.training
+
+
 def _check_classes(classes: tuple[str, ...], path: Path) -> None:
     if tuple(canonical_label(name) for name in classes) != EMOTIONS:
         raise SystemExit(f"{path}: classes {list(classes)} are not FER2013's {list(EMOTIONS)} in that order")
@@ -127,7 +158,7 @@ def _check_classes(classes: tuple[str, ...], path: Path) -> None:
 def _train_epoch(network: nn.Module, optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LRScheduler,
                  loss_fn: nn.Module, images: torch.Tensor, labels: torch.Tensor, generator: torch.Generator,
                  args: argparse.Namespace, mean: float, std: float, description: str,
-                 average: AveragedModel | None) -> dict[str, float]:
+                 average: AveragedModel | None, teacher: nn.Module | None) -> dict[str, float]:
     """One pass over the shuffled training images (updating the weight average after each step, if any);
     returns mean loss and accuracy on the augmented batches."""
     network.train()
@@ -143,6 +174,12 @@ def _train_epoch(network: nn.Module, optimizer: torch.optim.Optimizer, scheduler
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
                 logits = network(inputs)
                 loss = loss_fn(logits.float(), targets)
+                if teacher is not None:
+                    with torch.no_grad():
+                        teacher_logits = teacher(inputs).float()
+                    loss = ((1.0 - args.distill_weight) * loss
+                            + args.distill_weight * distillation_loss(logits.float(), teacher_logits,
+                                                                      args.distill_temperature))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -155,6 +192,13 @@ def _train_epoch(network: nn.Module, optimizer: torch.optim.Optimizer, scheduler
             progress.update()
             progress.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
     return {"loss": loss_sum / seen, "accuracy": correct / seen}
+
+
+def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Hinton et al.'s soft-target term: KL(teacher || student) of the temperature-softened predictions, times
+    temperature squared so its gradient keeps the scale of the hard-label loss."""
+    return F.kl_div(F.log_softmax(student_logits / temperature, 1), F.log_softmax(teacher_logits / temperature, 1),
+                    reduction="batchmean", log_target=True) * temperature ** 2
 
 
 def _final_report(best_path: Path, faces: dict[str, np.ndarray], targets: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -190,6 +234,9 @@ def main(argv: list[str] | None = None) -> int:
               "blocks": list(args.blocks), "dropout": args.dropout}
     network = build_network(ARCHITECTURE, **kwargs)
     lineage = {} if args.init is None else {"initialised_from": _load_initial_weights(network, kwargs, args.init)}
+    teacher = None
+    if args.teacher is not None:
+        teacher, lineage["distilled_from"] = _load_teacher(args.teacher, mean, std)
     optimizer = torch.optim.SGD(network.parameters(), lr=args.lr, momentum=args.momentum,
                                 weight_decay=args.weight_decay, nesterov=True)
     steps_per_epoch = max(1, len(train_images) // args.batch_size)
@@ -225,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     for epoch in range(start_epoch, args.epochs + 1):
         began = time.monotonic()
         stats = _train_epoch(network, optimizer, scheduler, loss_fn, train_images, train_labels, generator, args, mean,
-                             std, f"epoch {epoch}/{args.epochs}", average)
+                             std, f"epoch {epoch}/{args.epochs}", average, teacher)
         probabilities = predict_probabilities(selected, splits["val"].images, mean, std)
         val_accuracy = float((probabilities.argmax(1) == splits["val"].labels).mean())
         if val_accuracy > best["val_accuracy"]:
