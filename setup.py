@@ -35,6 +35,7 @@ setup(
             "fer-au-fit = fer_perception.au.fit:main",
             "fer-train = fer_perception.emotion.train:main",
             "fer-evaluate = fer_perception.emotion.evaluate:main",
+            "fer-quantize = fer_perception.emotion.quantize:main",
             "fer-analyze = fer_perception.offline.analyze_cli:main",
             "fer-render = fer_perception.offline.render_cli:main",
             "fer-replay = fer_perception.nodes.bag_replay:main",

@@ -1,16 +1,24 @@
-"""The shipped emotion model on real face-front-end crops: loading, the live-crop mapping, batching, backends."""
+"""The shipped emotion model on real face-front-end crops: loading, the live-crop mapping, batching, backends,
+and the shipped int8 graph (agreement with the float model, reproducibility, refusal of a foreign graph)."""
 from __future__ import annotations
 
+import hashlib
+import shutil
 from pathlib import Path
 
 import cv2
 import numpy as np
+import onnx
 import pytest
 import torch
+from onnx import numpy_helper
 
-from conftest import REPO, media_path
-from fer_perception.emotion.checkpoint import ModelLoadError
+from conftest import REPO, data_dir, media_path
+from fer_perception.emotion.checkpoint import ModelLoadError, ModelSpec, load_model, save_model
 from fer_perception.emotion.classifier import BACKENDS, EmotionClassifier
+from fer_perception.emotion.dataset import load_npz
+from fer_perception.emotion.onnx_graph import SOURCE_HASH_KEY, quantized_model_path
+from fer_perception.emotion.quantize import main as quantize_main
 from fer_perception.emotion.labels import EMOTIONS
 from fer_perception.emotion.preprocess import crop_to_model_input, fer_window
 from fer_perception.face.front_end import FaceFrontEnd, FaceFrontEndConfig
@@ -69,14 +77,63 @@ def test_batch_equals_per_face_and_backends_agree(model_path: Path) -> None:
     batch = classifier.predict(crops)
     single = np.concatenate([classifier.predict([crop]) for crop in crops])
     np.testing.assert_allclose(batch, single, atol=1e-5)
-    for other in set(BACKENDS) - {"onnxruntime"}:
+    for other in set(BACKENDS) - {"onnxruntime", "onnxruntime_int8"}:
         np.testing.assert_allclose(EmotionClassifier(model_path, backend=other).predict(crops), batch, atol=1e-4,
                                    err_msg=f"{other} differs from onnxruntime")
+    quantized = EmotionClassifier(model_path, backend="onnxruntime_int8")
+    np.testing.assert_allclose(quantized.predict(crops),
+                               np.concatenate([quantized.predict([crop]) for crop in crops]), atol=1e-5)
     assert classifier.predict([]).shape == (0, len(EMOTIONS))
 
 
+def test_int8_graph_agrees_with_the_float_model(model_path: Path) -> None:
+    """On 600 FER2013 test faces the quantized graph picks the float model's class almost always and its
+    probabilities stay close (the accuracy of both is in the model card)."""
+    path = data_dir() / "fer2013" / "fer2013.npz"
+    if not path.is_file():
+        pytest.fail(f"test data missing: {path} (set FER_DATA_DIR to the shared data folder)")
+    faces = load_npz(path, "test").images[:600]
+    exact = EmotionClassifier(model_path, backend="onnxruntime").predict_model_inputs(faces)
+    quantized = EmotionClassifier(model_path, backend="onnxruntime_int8").predict_model_inputs(faces)
+    assert (exact.argmax(1) == quantized.argmax(1)).mean() >= 0.95
+    assert np.abs(exact - quantized).mean() <= 0.02
+
+
+def test_shipped_int8_graph_is_what_fer_quantize_makes(model_path: Path, tmp_path: Path) -> None:
+    path = data_dir() / "fer2013" / "fer2013.npz"
+    if not path.is_file():
+        pytest.fail(f"test data missing: {path} (set FER_DATA_DIR to the shared data folder)")
+    shipped = quantized_model_path(model_path)
+    assert shipped.is_file(), f"shipped int8 graph missing: {shipped} (make it with: fer-quantize {model_path})"
+    remade = tmp_path / "remade.int8.onnx"
+    assert quantize_main([str(model_path), "--data", str(path), "--out", str(remade)]) == 0
+    expected, actual = onnx.load(str(remade)), onnx.load(str(shipped))
+    assert [node.op_type for node in actual.graph.node] == [node.op_type for node in expected.graph.node]
+    expected_weights = {tensor.name: numpy_helper.to_array(tensor) for tensor in expected.graph.initializer}
+    actual_weights = {tensor.name: numpy_helper.to_array(tensor) for tensor in actual.graph.initializer}
+    assert actual_weights.keys() == expected_weights.keys()
+    for name, value in expected_weights.items():
+        np.testing.assert_array_equal(actual_weights[name], value, err_msg=name)
+    assert ({prop.key: prop.value for prop in actual.metadata_props}[SOURCE_HASH_KEY]
+            == hashlib.sha256(model_path.read_bytes()).hexdigest())
+
+
+def test_int8_graph_missing_damaged_or_of_another_model_is_named(model_path: Path, tmp_path: Path) -> None:
+    network, spec = load_model(model_path)
+    other = tmp_path / "other.pt"
+    save_model(other, network, ModelSpec(**{**spec.__dict__, "training": {"note": "a different file"}}))
+    with pytest.raises(ModelLoadError, match=r"other\.int8\.onnx.*fer-quantize"):
+        EmotionClassifier(other, backend="onnxruntime_int8")
+    shutil.copy(quantized_model_path(model_path), quantized_model_path(other))
+    with pytest.raises(ModelLoadError, match="was not made from"):
+        EmotionClassifier(other, backend="onnxruntime_int8")
+    quantized_model_path(other).write_bytes(b"not a graph")
+    with pytest.raises(ModelLoadError, match=r"cannot load.*other\.int8\.onnx"):
+        EmotionClassifier(other, backend="onnxruntime_int8")
+
+
 def test_unknown_backend_lists_choices(model_path: Path) -> None:
-    with pytest.raises(ValueError, match="onnxruntime.*torch.*torch_eager"):
+    with pytest.raises(ValueError, match="onnxruntime.*onnxruntime_int8.*torch.*torch_eager"):
         EmotionClassifier(model_path, backend="tensorrt")
 
 

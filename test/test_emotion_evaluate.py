@@ -11,7 +11,7 @@ import pytest
 
 from conftest import REPO, data_dir
 from fer_perception.emotion.checkpoint import load_model
-from fer_perception.emotion.evaluate import main, predict_probabilities
+from fer_perception.emotion.evaluate import main, network_probabilities, predict_probabilities
 from fer_perception.emotion.fusion import coarse_to_fine_label
 
 MODEL = REPO / "models" / "emotion_fer2013.pt"
@@ -51,11 +51,12 @@ def test_aliases_colour_resize_and_unknown_class(fer_test, tmp_path: Path, capsy
     assert result["excluded_classes"] == {"contempt": 6}
     assert result["count"] == 64 and result["split"] is None
     network, spec = load_model(MODEL)
-    expected = predict_probabilities(network, faces[6:], spec.mean, spec.std).argmax(1)
+    classify = network_probabilities(network, spec.mean, spec.std)
+    expected = predict_probabilities(classify, faces[6:]).argmax(1)
     # Colour 96 px faces come back to the same 48 px gray faces up to resampling, so predictions nearly agree.
     assert abs(result["accuracy"] - float((expected == labels[6:]).mean())) <= 5 / 64
     assert sum(map(sum, result["confusion"])) == 64
-    cascade = [coarse_to_fine_label(p) for p in predict_probabilities(network, faces[6:], spec.mean, spec.std)]
+    cascade = [coarse_to_fine_label(p) for p in predict_probabilities(classify, faces[6:])]
     assert abs(result["coarse_to_fine_accuracy"] - float((np.array(cascade) == labels[6:]).mean())) <= 5 / 64
     assert set(result["recall"]) == set(spec.labels)
 
@@ -71,7 +72,7 @@ def test_split_selection_and_tta(fer_test, tmp_path: Path, capsys) -> None:
     result = json.loads(report.read_text())
     assert (result["split"], result["count"], result["tta"]) == ("val", 35, True)
     network, spec = load_model(MODEL)
-    expected = predict_probabilities(network, faces[split == 0], spec.mean, spec.std, tta=True).argmax(1)
+    expected = predict_probabilities(network_probabilities(network, spec.mean, spec.std), faces[split == 0], tta=True).argmax(1)
     assert result["accuracy"] == pytest.approx(float((expected == labels[split == 0]).mean()))
     assert "flip TTA" in capsys.readouterr().out
 
@@ -83,3 +84,21 @@ def test_missing_dataset_or_model_is_named(tmp_path: Path, capsys) -> None:
     np.savez(data, images=np.zeros((2, 48, 48), np.uint8), labels=np.zeros(2, np.int64), classes=np.array(["angry"]))
     assert main([str(data), "--model", str(tmp_path / "nomodel.pt")]) == 2
     assert "nomodel.pt" in capsys.readouterr().err
+
+
+def test_backend_scores_the_model_as_the_node_runs_it(fer_test, tmp_path: Path, capsys) -> None:
+    faces, labels = fer_test
+    data = tmp_path / "faces.npz"
+    np.savez(data, images=faces, labels=labels, classes=np.array(SPELLINGS[:7]))
+    results = {}
+    for backend in (None, "onnxruntime", "onnxruntime_int8"):
+        report = tmp_path / f"{backend}.json"
+        assert main([str(data), "--model", str(MODEL), "--json", str(report),
+                     *(("--backend", backend) if backend else ())]) == 0
+        results[backend] = json.loads(report.read_text())
+    assert results[None]["backend"] == "torch (as trained)" and results["onnxruntime_int8"]["backend"] == "onnxruntime_int8"
+    assert results["onnxruntime"]["confusion"] == results[None]["confusion"]
+    assert abs(results["onnxruntime_int8"]["accuracy"] - results[None]["accuracy"]) <= 3 / 70
+    capsys.readouterr()
+    assert main([str(data), "--model", str(MODEL), "--backend", "tensorrt"]) == 2
+    assert "tensorrt" in capsys.readouterr().err

@@ -9,24 +9,27 @@ the pipeline. How the network is run is a backend chosen by name from
 """
 from __future__ import annotations
 
-import io
 import os
 import warnings
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
+import onnxruntime
 import torch
 from torch import nn
 
 from fer_perception.emotion.checkpoint import ModelLoadError, load_model
 from fer_perception.emotion.dataset import normalise
+from fer_perception.emotion.onnx_graph import (INPUT_NAME, SOURCE_HASH_KEY, export_onnx, file_sha256,
+                                                quantized_model_path, single_thread_session)
 from fer_perception.emotion.preprocess import crop_to_model_input
 
 Forward = Callable[[torch.Tensor], torch.Tensor]
 """A prepared network: normalised input batch in, logits out."""
 
 
-def _torchscript_backend(network: nn.Module, input_size: int) -> Forward:
+def _torchscript_backend(network: nn.Module, input_size: int, model_path: Path) -> Forward:
     """Frozen, inference-optimised TorchScript: BatchNorm folded into the convolutions, conv+ReLU fused,
     no Python per layer. Measured 1.6x faster than eager at batch 1 and 5 on one thread. TorchScript is
     deprecated in torch 2.13, so its warnings are silenced here, and ``torch_eager`` is the fallback."""
@@ -35,33 +38,45 @@ def _torchscript_backend(network: nn.Module, input_size: int) -> Forward:
         return torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.script(network.eval())))
 
 
-def _eager_backend(network: nn.Module, input_size: int) -> Forward:
+def _eager_backend(network: nn.Module, input_size: int, model_path: Path) -> Forward:
     """The network as it is, in eval mode: slower, but independent of TorchScript."""
     return network.eval()
 
 
-def _onnxruntime_backend(network: nn.Module, input_size: int) -> Forward:
+def _session_forward(session: onnxruntime.InferenceSession) -> Forward:
+    return lambda faces: torch.from_numpy(session.run(None, {INPUT_NAME: faces.numpy()})[0])
+
+
+def _onnxruntime_backend(network: nn.Module, input_size: int, model_path: Path) -> Forward:
     """ONNX Runtime on one thread, from an ONNX graph exported in memory from the loaded torch weights at start-up
-    (about 0.6 s), so the shipped ``.pt`` file stays the only model file. Measured 2x faster than TorchScript at
-    batch 1 on this project's CPU for the shipped network (1.5 against 3.1 ms); same probabilities (tested)."""
-    import onnxruntime
-
-    graph = io.BytesIO()
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the TorchScript-based exporter is deprecated in torch 2.13
-        torch.onnx.export(network.eval(), torch.zeros(1, 1, input_size, input_size), graph, input_names=["faces"],
-                          output_names=["logits"], dynamic_axes={"faces": {0: "batch"}, "logits": {0: "batch"}},
-                          dynamo=False)
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    session = onnxruntime.InferenceSession(graph.getvalue(), options, providers=["CPUExecutionProvider"])
-    return lambda faces: torch.from_numpy(session.run(None, {"faces": faces.numpy()})[0])
+    (about 0.6 s), so the shipped ``.pt`` file is the only file it needs. About 2x faster than TorchScript at
+    batch 1 on this project's CPU; same probabilities (tested)."""
+    return _session_forward(single_thread_session(export_onnx(network, input_size)))
 
 
-BACKENDS: dict[str, Callable[[nn.Module, int], Forward]] = {
-    "onnxruntime": _onnxruntime_backend, "torch": _torchscript_backend, "torch_eager": _eager_backend}
-"""How the network can be run, by name: each prepares a network for square gray inputs of the given side."""
+def _onnxruntime_int8_backend(network: nn.Module, input_size: int, model_path: Path) -> Forward:
+    """ONNX Runtime on one thread with the int8 graph ``fer-quantize`` made from this model file and shipped
+    beside it (:mod:`fer_perception.emotion.quantize`): about 3x faster than the float graph; its
+    probabilities differ from the float model's by quantization error (model card: accuracy, agreement)."""
+    path = quantized_model_path(model_path)
+    if not path.is_file():
+        raise ModelLoadError(f"quantized emotion model not found: {path} (make it with: fer-quantize {model_path})")
+    try:
+        session = single_thread_session(path)
+    except Exception as error:  # ONNX Runtime raises its own exception types for damaged graphs
+        raise ModelLoadError(f"cannot load quantized emotion model {path}: {error}") from error
+    made_from = session.get_modelmeta().custom_metadata_map.get(SOURCE_HASH_KEY)
+    if made_from != file_sha256(model_path):
+        raise ModelLoadError(f"quantized emotion model {path} was not made from {model_path} (its source hash "
+                             f"differs); re-make it with: fer-quantize {model_path}")
+    return _session_forward(session)
+
+
+BACKENDS: dict[str, Callable[[nn.Module, int, Path], Forward]] = {
+    "onnxruntime": _onnxruntime_backend, "onnxruntime_int8": _onnxruntime_int8_backend,
+    "torch": _torchscript_backend, "torch_eager": _eager_backend}
+"""How the network can be run, by name: each prepares the network loaded from a model file for square gray
+inputs of the given side."""
 
 
 class EmotionClassifier:
@@ -86,7 +101,7 @@ class EmotionClassifier:
         """Class name of each output column (FER2013 order)."""
         self._input_size = spec.input_size
         self._mean, self._std = spec.mean, spec.std
-        self._forward = BACKENDS[backend](network, spec.input_size)
+        self._forward = BACKENDS[backend](network, spec.input_size, Path(model_path))
 
     def predict(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """(N, classes) float32 probabilities of N aligned square crops (RGB or gray uint8), one batch."""

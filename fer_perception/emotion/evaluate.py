@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -24,18 +25,31 @@ from fer_perception.paths import share_dir
 from fer_perception.types import EMOTION_LABELS
 
 
-def predict_probabilities(network: nn.Module, faces: np.ndarray, mean: float, std: float, tta: bool = False,
-                          batch_size: int = 512) -> np.ndarray:
-    """Class probabilities (N, C) of uint8 (N, S, S) model-input faces; ``tta`` averages with the mirror image."""
+Classify = Callable[[np.ndarray], np.ndarray]
+"""Probabilities (N, C) of uint8 (N, S, S) model-input faces."""
+
+
+def network_probabilities(network: nn.Module, mean: float, std: float) -> Classify:
+    """A torch network (in eval mode) with its input normalisation as a :data:`Classify`."""
     network.eval()
+
+    def classify(faces: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return torch.softmax(network(normalise(torch.from_numpy(faces), mean, std)), dim=1).numpy()
+    return classify
+
+
+def predict_probabilities(classify: Classify, faces: np.ndarray, tta: bool = False,
+                          batch_size: int = 512) -> np.ndarray:
+    """Class probabilities (N, C) of uint8 (N, S, S) model-input faces in batches; ``tta`` averages with the
+    mirror image."""
     chunks = []
-    with torch.inference_mode():
-        for start in range(0, len(faces), batch_size):
-            batch = normalise(torch.from_numpy(faces[start:start + batch_size]), mean, std)
-            probabilities = torch.softmax(network(batch), dim=1)
-            if tta:
-                probabilities = (probabilities + torch.softmax(network(torch.flip(batch, dims=[3])), dim=1)) / 2
-            chunks.append(probabilities.numpy())
+    for start in range(0, len(faces), batch_size):
+        batch = faces[start:start + batch_size]
+        probabilities = classify(batch)
+        if tta:
+            probabilities = (probabilities + classify(np.ascontiguousarray(batch[:, :, ::-1]))) / 2
+        chunks.append(probabilities)
     return np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float32)
 
 
@@ -113,10 +127,18 @@ def format_metrics(metrics: dict) -> str:
     return "\n".join(lines)
 
 
-def evaluate(data_path: Path, model_path: Path, split: str | None, tta: bool, limit: int | None = None) -> dict:
+def evaluate(data_path: Path, model_path: Path, split: str | None, tta: bool, limit: int | None = None,
+             backend: str | None = None) -> dict:
     """Metrics of the model on the dataset (one split of it when given; its first ``limit`` faces when
-    given), plus what was excluded and why."""
+    given), plus what was excluded and why. The model runs in torch as trained, or, with ``backend``, as
+    :class:`~fer_perception.emotion.classifier.EmotionClassifier` runs it in the expression node."""
     network, spec = load_model(model_path)
+    if backend is None:
+        classify = network_probabilities(network, spec.mean, spec.std)
+    else:
+        from fer_perception.emotion.classifier import EmotionClassifier
+
+        classify = EmotionClassifier(model_path, backend).predict_model_inputs
     faces = load_npz(data_path, split)
     if limit is not None:
         faces = FaceSet(faces.images[:limit], faces.labels[:limit], faces.classes)
@@ -124,11 +146,12 @@ def evaluate(data_path: Path, model_path: Path, split: str | None, tta: bool, li
     targets = mapping[faces.labels]
     keep = targets >= 0
     inputs = to_model_input(faces.images[keep], spec.input_size)
-    probabilities = predict_probabilities(network, inputs, spec.mean, spec.std, tta=tta)
+    probabilities = predict_probabilities(classify, inputs, tta=tta)
     predicted = probabilities.argmax(1) if len(inputs) else np.zeros(0, np.int64)
     metrics = classification_metrics(targets[keep], predicted, spec.labels)
     excluded = {name: int((faces.labels == faces.classes.index(name)).sum()) for name in unknown}
-    result = {"data": str(data_path), "split": split, "model": str(model_path), "tta": tta,
+    result = {"data": str(data_path), "split": split, "model": str(model_path),
+              "backend": backend or "torch (as trained)", "tta": tta,
               "excluded_classes": excluded, **metrics}
     if tuple(spec.labels) == EMOTION_LABELS and len(inputs):
         cascade = np.array([coarse_to_fine_label(p) for p in probabilities])
@@ -157,18 +180,21 @@ def main(argv: list[str] | None = None) -> int:
                         help="split to score when the file has splits (default: %(default)s); ignored without them")
     parser.add_argument("--model", type=Path, default=None, help="model file (default: the shipped models/emotion_fer2013.pt)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
+    parser.add_argument("--backend", default=None,
+                        help="run the model as the expression node does with this classifier backend (onnxruntime, "
+                             "onnxruntime_int8, torch, torch_eager; default: torch as trained)")
     parser.add_argument("--tta", action="store_true", help="average with the mirrored face (test-time augmentation)")
     args = parser.parse_args(argv)
     torch.set_num_threads(min(2, torch.get_num_threads()))
     try:
         split = args.split if _has_splits(args.data) else None
-        result = evaluate(args.data, args.model or default_model_path(), split, args.tta)
-    except (DatasetError, ModelLoadError) as error:
+        result = evaluate(args.data, args.model or default_model_path(), split, args.tta, backend=args.backend)
+    except (DatasetError, ModelLoadError, ValueError) as error:
         print(f"fer-evaluate: {error}", file=sys.stderr)
         return 2
     for name, count in result["excluded_classes"].items():
         print(f"class {name!r} ({count} faces) is not one of the model's classes; excluded")
-    print(f"{result['data']} split {result['split'] or '(all)'}, model {result['model']}"
+    print(f"{result['data']} split {result['split'] or '(all)'}, model {result['model']}, {result['backend']}"
           f"{', flip TTA' if args.tta else ''}")
     print(format_metrics(result))
     if "coarse_to_fine_accuracy" in result:

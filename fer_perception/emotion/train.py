@@ -39,7 +39,7 @@ from tqdm import tqdm
 from fer_perception.emotion.checkpoint import ModelLoadError, ModelSpec, atomic_save, load_model, save_model
 from fer_perception.emotion.dataset import (INPUT_SIZE, Augmentation, DatasetError, class_weights, load_npz,
                                             pixel_statistics)
-from fer_perception.emotion.evaluate import classification_metrics, predict_probabilities
+from fer_perception.emotion.evaluate import classification_metrics, network_probabilities, predict_probabilities
 from fer_perception.emotion.labels import EMOTIONS, canonical_label
 from fer_perception.emotion.network import build_network
 from fer_perception.paths import data_dir
@@ -207,7 +207,8 @@ def _final_report(best_path: Path, faces: dict[str, np.ndarray], targets: dict[s
     report: dict[str, Any] = {}
     for split in ("val", "test"):
         for tta in (False, True):
-            probabilities = predict_probabilities(network, faces[split], spec.mean, spec.std, tta=tta)
+            probabilities = predict_probabilities(network_probabilities(network, spec.mean, spec.std), faces[split],
+                                                  tta=tta)
             metrics = classification_metrics(targets[split], probabilities.argmax(1), spec.labels)
             report[f"{split}_tta" if tta else split] = metrics
     return report
@@ -273,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         began = time.monotonic()
         stats = _train_epoch(network, optimizer, scheduler, loss_fn, train_images, train_labels, generator, args, mean,
                              std, f"epoch {epoch}/{args.epochs}", average, teacher)
-        probabilities = predict_probabilities(selected, splits["val"].images, mean, std)
+        probabilities = predict_probabilities(network_probabilities(selected, mean, std), splits["val"].images)
         val_accuracy = float((probabilities.argmax(1) == splits["val"].labels).mean())
         if val_accuracy > best["val_accuracy"]:
             best = {"epoch": epoch, "val_accuracy": val_accuracy}
