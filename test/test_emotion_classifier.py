@@ -113,7 +113,10 @@ def test_shipped_int8_graph_is_what_fer_quantize_makes(model_path: Path, tmp_pat
     actual_weights = {tensor.name: numpy_helper.to_array(tensor) for tensor in actual.graph.initializer}
     assert actual_weights.keys() == expected_weights.keys()
     for name, value in expected_weights.items():
-        np.testing.assert_array_equal(actual_weights[name], value, err_msg=name)
+        # Calibration runs the float graph, whose last bits may differ between CPUs' kernels.
+        tolerance = {"atol": 1} if np.issubdtype(value.dtype, np.integer) else {"rtol": 1e-4}
+        np.testing.assert_allclose(actual_weights[name].astype(np.float64), value.astype(np.float64),
+                                   err_msg=name, **tolerance)
     assert ({prop.key: prop.value for prop in actual.metadata_props}[SOURCE_HASH_KEY]
             == hashlib.sha256(model_path.read_bytes()).hexdigest())
 
