@@ -117,3 +117,5 @@ def test_distillation_records_its_teacher_and_refuses_a_mismatched_one(small_fer
         np.savez(inverted, **{**{name: data[name] for name in data.files}, "images": 255 - data["images"]})
     with pytest.raises(SystemExit, match="normalisation"):
         _train(inverted, tmp_path / "mismatched", "--teacher", str(teacher))
+    with pytest.raises(SystemExit):
+        _train(small_fer, tmp_path / "overweight", "--teacher", str(teacher), "--distill-weight", "1.5")

@@ -88,7 +88,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default: %(default)s)")
     parser.add_argument("--resume", action="store_true", help=f"continue from OUT/{RESUME_FILE}")
     parser.add_argument("--stop-after", type=int, default=0, help="stop after this many epochs in this invocation (0: run to the end)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if not 0.0 <= args.distill_weight <= 1.0 or args.distill_temperature <= 0.0:
+        parser.error("--distill-weight must lie in [0, 1] and --distill-temperature be positive")
+    return args
 
 
 def training_config(args: argparse.Namespace) -> dict[str, Any]:
@@ -141,7 +144,8 @@ def _load_teacher(path: Path, mean: float, std: float) -> tuple[nn.Module, dict[
         teacher, spec = load_model(path)
     except ModelLoadError as error:
         raise SystemExit(f"--teacher: {error}") from error
-    if spec.labels != EMOTIONS or spec.input_size != INPUT_SIZE or not (math.isclose(spec.mean, mean, rel_tol=1e-6) and math.isclose(spec.std, std, rel_tol=1e-6)):
+    same_normalisation = math.isclose(spec.mean, mean, rel_tol=1e-6) and math.isclose(spec.std, std, rel_tol=1e-6)
+    if spec.labels != EMOTIONS or spec.input_size != INPUT_SIZE or not same_normalisation:
         raise SystemExit(f"--teacher: {path} has labels {list(spec.labels)}, input {spec.input_size}, "
                          f"normalisation {spec.mean:.6f}/{spec.std:.6f}; the student needs {list(EMOTIONS)}, "
                          f"{INPUT_SIZE}, {mean:.6f}/{std:.6f}")
