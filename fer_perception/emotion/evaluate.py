@@ -181,8 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, default=None, help="model file (default: the shipped models/emotion_fer2013.pt)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
     parser.add_argument("--backend", default=None,
-                        help="run the model as the expression node does with this classifier backend (onnxruntime, "
-                             "onnxruntime_int8, torch, torch_eager; default: torch as trained)")
+                        help="run the model as the expression node does, with this backend of "
+                             "fer_perception.emotion.classifier.BACKENDS (default: torch as trained)")
     parser.add_argument("--tta", action="store_true", help="average with the mirrored face (test-time augmentation)")
     args = parser.parse_args(argv)
     torch.set_num_threads(min(2, torch.get_num_threads()))

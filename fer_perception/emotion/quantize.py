@@ -31,6 +31,7 @@ from fer_perception.emotion.onnx_graph import (INPUT_NAME, SOURCE_HASH_KEY, expo
 from fer_perception.paths import data_dir
 
 CALIBRATION_KEY = "fer_perception.calibration"
+SOURCE_FILE_KEY = "fer_perception.source_file"
 CALIBRATION_SPLIT = "train"
 CALIBRATION_FACES = 1024
 CALIBRATION_BATCH = 64
@@ -61,7 +62,7 @@ def quantize_model(model_path: Path, calibration_faces: np.ndarray, out_path: Pa
                         weight_type=QuantType.QInt8)
     graph = onnx.load(str(out_path))
     onnx.helper.set_model_props(graph, {SOURCE_HASH_KEY: file_sha256(model_path), CALIBRATION_KEY: description,
-                                        "fer_perception.source_file": Path(model_path).name})
+                                        SOURCE_FILE_KEY: Path(model_path).name})
     onnx.save(graph, str(out_path))
 
 
