@@ -119,3 +119,16 @@ def test_distillation_records_its_teacher_and_refuses_a_mismatched_one(small_fer
         _train(inverted, tmp_path / "mismatched", "--teacher", str(teacher))
     with pytest.raises(SystemExit):
         _train(small_fer, tmp_path / "overweight", "--teacher", str(teacher), "--distill-weight", "1.5")
+
+
+def test_flip_teacher_is_recorded_and_changes_the_targets(small_fer: Path, tmp_path: Path) -> None:
+    _train(small_fer, tmp_path / "teacher", "--stop-after", "1", "--widths", "8", "16", "32", "64")
+    teacher = str(tmp_path / "teacher" / "best.pt")
+    _train(small_fer, tmp_path / "plain", "--teacher", teacher, "--distill-weight", "1")
+    _train(small_fer, tmp_path / "flip", "--teacher", teacher, "--distill-weight", "1", "--teacher-flip")
+    assert load_model(tmp_path / "flip" / "best.pt")[1].training["config"]["teacher_flip"] is True
+    losses = [[epoch["train_loss"] for epoch in json.loads((tmp_path / name / "report.json").read_text())["history"]]
+              for name in ("plain", "flip")]
+    assert losses[0] != losses[1]
+    with pytest.raises(SystemExit):
+        _train(small_fer, tmp_path / "no_teacher", "--teacher-flip")

@@ -16,6 +16,9 @@ hard-label loss with the KL divergence of the temperature-softened
 predictions. FER2013's labels are noisy; a teacher's soft targets say which
 faces are ambiguous, which lets a student of any architecture (including a
 wider one) learn from a previous model rather than from the labels alone.
+``--teacher-flip`` averages the teacher's logits over the batch and its mirror
+image: the student learns from the teacher with flip TTA, which it then
+matches without TTA.
 """
 from __future__ import annotations
 
@@ -76,6 +79,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--teacher", type=Path, default=None,
                         help="distil from this model file (any architecture with the same labels and input): "
                              "the loss adds its softened predictions on the same augmented batch")
+    parser.add_argument("--teacher-flip", action="store_true",
+                        help="with --teacher: its logits are the mean of those for the batch and its mirror image "
+                             "(a flip-TTA teacher, stronger than the teacher alone)")
     parser.add_argument("--distill-weight", type=float, default=0.5,
                         help="share of the distillation term in the loss with --teacher (default: %(default)s)")
     parser.add_argument("--distill-temperature", type=float, default=2.0,
@@ -91,6 +97,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not 0.0 <= args.distill_weight <= 1.0 or args.distill_temperature <= 0.0:
         parser.error("--distill-weight must lie in [0, 1] and --distill-temperature be positive")
+    if args.teacher_flip and args.teacher is None:
+        parser.error("--teacher-flip needs --teacher")
     return args
 
 
@@ -181,6 +189,8 @@ def _train_epoch(network: nn.Module, optimizer: torch.optim.Optimizer, scheduler
                 if teacher is not None:
                     with torch.no_grad():
                         teacher_logits = teacher(inputs).float()
+                        if args.teacher_flip:
+                            teacher_logits = (teacher_logits + teacher(inputs.flip(-1)).float()) / 2
                     loss = ((1.0 - args.distill_weight) * loss
                             + args.distill_weight * distillation_loss(logits.float(), teacher_logits,
                                                                       args.distill_temperature))
