@@ -33,6 +33,14 @@ def _train(data: Path, out: Path, *extra: str) -> None:
                  *extra]) == 0
 
 
+@pytest.fixture(scope="module")
+def small_teacher(small_fer: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A narrow model trained one epoch on ``small_fer``, to distil from."""
+    out = tmp_path_factory.mktemp("teacher")
+    _train(small_fer, out, "--stop-after", "1", "--widths", "8", "16", "32", "64")
+    return out / "best.pt"
+
+
 @pytest.mark.parametrize("average", [(), ("--ema-decay", "0.9")], ids=["plain", "weight_average"])
 def test_resume_continues_like_an_uninterrupted_run(small_fer: Path, tmp_path: Path, capsys,
                                                    average: tuple[str, ...]) -> None:
@@ -100,13 +108,12 @@ def test_distillation_loss_is_the_scaled_kl_of_softened_predictions() -> None:
     assert float(distillation_loss(teacher + 4.0, teacher, 3.0)) == pytest.approx(0.0, abs=1e-6)
 
 
-def test_distillation_records_its_teacher_and_refuses_a_mismatched_one(small_fer: Path, tmp_path: Path) -> None:
-    _train(small_fer, tmp_path / "teacher", "--stop-after", "1", "--widths", "8", "16", "32", "64")
-    teacher = tmp_path / "teacher" / "best.pt"
-    _train(small_fer, tmp_path / "student", "--teacher", str(teacher), "--distill-weight", "0.7")
+def test_distillation_records_its_teacher_and_refuses_a_mismatched_one(small_fer: Path, small_teacher: Path,
+                                                                      tmp_path: Path) -> None:
+    _train(small_fer, tmp_path / "student", "--teacher", str(small_teacher), "--distill-weight", "0.7")
     _, spec = load_model(tmp_path / "student" / "best.pt")
-    assert spec.training["config"]["teacher"] == str(teacher)
-    assert spec.training["distilled_from"] == load_model(teacher)[1].training
+    assert spec.training["config"]["teacher"] == str(small_teacher)
+    assert spec.training["distilled_from"] == load_model(small_teacher)[1].training
     undistilled = tmp_path / "undistilled"
     _train(small_fer, undistilled)
     distilled_history = json.loads((tmp_path / "student" / "report.json").read_text())["history"]
@@ -116,14 +123,14 @@ def test_distillation_records_its_teacher_and_refuses_a_mismatched_one(small_fer
     with np.load(small_fer) as data:
         np.savez(inverted, **{**{name: data[name] for name in data.files}, "images": 255 - data["images"]})
     with pytest.raises(SystemExit, match="normalisation"):
-        _train(inverted, tmp_path / "mismatched", "--teacher", str(teacher))
+        _train(inverted, tmp_path / "mismatched", "--teacher", str(small_teacher))
     with pytest.raises(SystemExit):
-        _train(small_fer, tmp_path / "overweight", "--teacher", str(teacher), "--distill-weight", "1.5")
+        _train(small_fer, tmp_path / "overweight", "--teacher", str(small_teacher), "--distill-weight", "1.5")
 
 
-def test_flip_teacher_is_recorded_and_changes_the_targets(small_fer: Path, tmp_path: Path) -> None:
-    _train(small_fer, tmp_path / "teacher", "--stop-after", "1", "--widths", "8", "16", "32", "64")
-    teacher = str(tmp_path / "teacher" / "best.pt")
+def test_flip_teacher_is_recorded_and_changes_the_targets(small_fer: Path, small_teacher: Path,
+                                                         tmp_path: Path) -> None:
+    teacher = str(small_teacher)
     _train(small_fer, tmp_path / "plain", "--teacher", teacher, "--distill-weight", "1")
     _train(small_fer, tmp_path / "flip", "--teacher", teacher, "--distill-weight", "1", "--teacher-flip")
     assert load_model(tmp_path / "flip" / "best.pt")[1].training["config"]["teacher_flip"] is True
