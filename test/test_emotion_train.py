@@ -10,7 +10,7 @@ import torch
 
 from conftest import data_dir
 from fer_perception.emotion.checkpoint import load_model
-from fer_perception.emotion.train import distillation_loss, main
+from fer_perception.emotion.train import TeacherEnsemble, distillation_loss, main
 
 
 @pytest.fixture(scope="module")
@@ -112,8 +112,8 @@ def test_distillation_records_its_teacher_and_refuses_a_mismatched_one(small_fer
                                                                       tmp_path: Path) -> None:
     _train(small_fer, tmp_path / "student", "--teacher", str(small_teacher), "--distill-weight", "0.7")
     _, spec = load_model(tmp_path / "student" / "best.pt")
-    assert spec.training["config"]["teacher"] == str(small_teacher)
-    assert spec.training["distilled_from"] == load_model(small_teacher)[1].training
+    assert spec.training["config"]["teacher"] == [str(small_teacher)]
+    assert spec.training["distilled_from"] == [load_model(small_teacher)[1].training]
     undistilled = tmp_path / "undistilled"
     _train(small_fer, undistilled)
     distilled_history = json.loads((tmp_path / "student" / "report.json").read_text())["history"]
@@ -139,3 +139,22 @@ def test_flip_teacher_is_recorded_and_changes_the_targets(small_fer: Path, small
     assert losses[0] != losses[1]
     with pytest.raises(SystemExit):
         _train(small_fer, tmp_path / "no_teacher", "--teacher-flip")
+
+
+def test_several_teachers_teach_the_mean_of_their_logits(small_fer: Path, small_teacher: Path,
+                                                         tmp_path_factory: pytest.TempPathFactory,
+                                                         tmp_path: Path) -> None:
+    other_out = tmp_path_factory.mktemp("other_teacher")
+    _train(small_fer, other_out, "--stop-after", "1", "--widths", "8", "16", "32", "64", "--seed", "6")
+    paths = [str(small_teacher), str(other_out / "best.pt")]
+    networks = [load_model(path)[0] for path in paths]
+    faces = torch.randn(4, 1, 48, 48, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        logits = [network(faces) for network in networks]
+        assert torch.allclose(TeacherEnsemble(networks)(faces), (logits[0] + logits[1]) / 2, atol=1e-6)
+        assert torch.equal(TeacherEnsemble(networks[:1] * 2)(faces), logits[0])
+
+    _train(small_fer, tmp_path / "two", "--teacher", *paths, "--teacher-flip")
+    _, spec = load_model(tmp_path / "two" / "best.pt")
+    assert spec.training["config"]["teacher"] == paths
+    assert spec.training["distilled_from"] == [load_model(path)[1].training for path in paths]

@@ -16,9 +16,12 @@ hard-label loss with the KL divergence of the temperature-softened
 predictions. FER2013's labels are noisy; a teacher's soft targets say which
 faces are ambiguous, which lets a student of any architecture (including a
 wider one) learn from a previous model rather than from the labels alone.
-``--teacher-flip`` averages the teacher's logits over the batch and its mirror
-image: the student learns from the teacher with flip TTA, which it then
-matches without TTA.
+Several teacher files form an ensemble teacher whose logits are the mean of
+theirs (ensemble distillation: independently trained models err differently,
+so their mean is a better teacher than any one of them, and the student is
+still one network). ``--teacher-flip`` averages the teacher's logits over the
+batch and its mirror image: the student learns from the teacher with flip TTA,
+which it then matches without TTA.
 """
 from __future__ import annotations
 
@@ -76,9 +79,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--dropout", type=float, default=0.2)
     parser.add_argument("--init", type=Path, default=None,
                         help="start from the weights of this model file (same architecture), e.g. to fine-tune")
-    parser.add_argument("--teacher", type=Path, default=None,
-                        help="distil from this model file (any architecture with the same labels and input): "
-                             "the loss adds its softened predictions on the same augmented batch")
+    parser.add_argument("--teacher", type=Path, nargs="+", default=None, metavar="MODEL",
+                        help="distil from this model file (any architecture with the same labels and input), or "
+                             "from the mean logits of several: the loss adds the softened predictions on the same "
+                             "augmented batch")
     parser.add_argument("--teacher-flip", action="store_true",
                         help="with --teacher: its logits are the mean of those for the batch and its mirror image "
                              "(a flip-TTA teacher, stronger than the teacher alone)")
@@ -104,8 +108,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def training_config(args: argparse.Namespace) -> dict[str, Any]:
     """The arguments that define the run (JSON-friendly), stored with checkpoints and reports."""
-    return {key: str(value) if isinstance(value, Path) else value
-            for key, value in vars(args).items() if key not in RESUME_IGNORED}
+    def plain(value: Any) -> Any:
+        if isinstance(value, Path):
+            return str(value)
+        return [plain(item) for item in value] if isinstance(value, list) else value
+    return {key: plain(value) for key, value in vars(args).items() if key not in RESUME_IGNORED}
 
 
 def warmup_cosine(total_steps: int, warmup_steps: int):
@@ -160,6 +167,23 @@ def _load_teacher(path: Path, mean: float, std: float) -> tuple[nn.Module, dict[
     for parameter in teacher.parameters():
         parameter.requires_grad_(False)
     return teacher, spec.training
+
+
+class TeacherEnsemble(nn.Module):
+    """The frozen teachers of ``--teacher`` as one network whose logits are the mean of theirs."""
+
+    def __init__(self, teachers: list[nn.Module]) -> None:
+        super().__init__()
+        self.teachers = nn.ModuleList(teachers)
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return torch.stack([teacher(inputs).float() for teacher in self.teachers]).mean(0)
+
+
+def _load_teachers(paths: list[Path], mean: float, std: float) -> tuple[TeacherEnsemble, list[dict[str, Any]]]:
+    """The ensemble teacher of ``--teacher`` and each teacher's training metadata, in argument order."""
+    loaded = [_load_teacher(path, mean, std) for path in paths]
+    return TeacherEnsemble([teacher for teacher, _ in loaded]).eval(), [training for _, training in loaded]
 
 
 def _check_classes(classes: tuple[str, ...], path: Path) -> None:
@@ -251,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     lineage = {} if args.init is None else {"initialised_from": _load_initial_weights(network, kwargs, args.init)}
     teacher = None
     if args.teacher is not None:
-        teacher, lineage["distilled_from"] = _load_teacher(args.teacher, mean, std)
+        teacher, lineage["distilled_from"] = _load_teachers(args.teacher, mean, std)
     optimizer = torch.optim.SGD(network.parameters(), lr=args.lr, momentum=args.momentum,
                                 weight_decay=args.weight_decay, nesterov=True)
     steps_per_epoch = max(1, len(train_images) // args.batch_size)
