@@ -194,7 +194,7 @@ def _check_classes(classes: tuple[str, ...], path: Path) -> None:
 def _train_epoch(network: nn.Module, optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LRScheduler,
                  loss_fn: nn.Module, images: torch.Tensor, labels: torch.Tensor, generator: torch.Generator,
                  args: argparse.Namespace, mean: float, std: float, description: str,
-                 average: AveragedModel | None, teacher: nn.Module | None) -> dict[str, float]:
+                 average: AveragedModel | None, teacher: TeacherEnsemble | None) -> dict[str, float]:
     """One pass over the shuffled training images (updating the weight average after each step, if any);
     returns mean loss and accuracy on the augmented batches."""
     network.train()
@@ -212,9 +212,9 @@ def _train_epoch(network: nn.Module, optimizer: torch.optim.Optimizer, scheduler
                 loss = loss_fn(logits.float(), targets)
                 if teacher is not None:
                     with torch.no_grad():
-                        teacher_logits = teacher(inputs).float()
+                        teacher_logits = teacher(inputs)
                         if args.teacher_flip:
-                            teacher_logits = (teacher_logits + teacher(inputs.flip(-1)).float()) / 2
+                            teacher_logits = (teacher_logits + teacher(inputs.flip(-1))) / 2
                     loss = ((1.0 - args.distill_weight) * loss
                             + args.distill_weight * distillation_loss(logits.float(), teacher_logits,
                                                                       args.distill_temperature))
