@@ -36,6 +36,7 @@ setup(
             "fer-train = fer_perception.emotion.train:main",
             "fer-evaluate = fer_perception.emotion.evaluate:main",
             "fer-quantize = fer_perception.emotion.quantize:main",
+            "fer-soup = fer_perception.emotion.soup:main",
             "fer-analyze = fer_perception.offline.analyze_cli:main",
             "fer-render = fer_perception.offline.render_cli:main",
             "fer-replay = fer_perception.nodes.bag_replay:main",

@@ -8,24 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import data_dir
+from conftest import assert_stem_statistics_are_those_of_the_train_faces
 from fer_perception.emotion.checkpoint import load_model
 from fer_perception.emotion.train import TeacherEnsemble, distillation_loss, main
-
-
-@pytest.fixture(scope="module")
-def small_fer(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """256 train, 64 val and 64 test faces of FER2013 in the same layout."""
-    path = data_dir() / "fer2013" / "fer2013.npz"
-    if not path.is_file():
-        pytest.fail(f"test data missing: {path} (set FER_DATA_DIR to the shared data folder)")
-    with np.load(path) as data:
-        keep = np.concatenate([np.flatnonzero(data["split"] == index)[:count]
-                               for index, count in ((0, 256), (1, 64), (2, 64))])
-        small = tmp_path_factory.mktemp("fer") / "small.npz"
-        np.savez(small, images=data["images"][keep], labels=data["labels"][keep], split=data["split"][keep],
-                 classes=data["classes"], split_names=data["split_names"])
-    return small
 
 
 def _train(data: Path, out: Path, *extra: str) -> None:
@@ -41,7 +26,7 @@ def small_teacher(small_fer: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     return out / "best.pt"
 
 
-@pytest.mark.parametrize("average", [(), ("--ema-decay", "0.9")], ids=["plain", "weight_average"])
+@pytest.mark.parametrize("average", [(), ("--ema-decay", "0.9"), ("--swa",)], ids=["plain", "weight_average", "swa"])
 def test_resume_continues_like_an_uninterrupted_run(small_fer: Path, tmp_path: Path, capsys,
                                                    average: tuple[str, ...]) -> None:
     _train(small_fer, tmp_path / "whole", *average)
@@ -78,6 +63,30 @@ def test_weight_average_is_the_saved_model(small_fer: Path, tmp_path: Path) -> N
     averaged = {name.removeprefix("module."): tensor for name, tensor in state["average"].items()}
     assert all(torch.equal(saved[name], averaged[name]) for name in saved)
     assert not all(torch.equal(saved[name], state["model"][name]) for name in saved)
+
+
+def test_swa_saves_the_mean_of_the_epochs_weights_with_their_own_batch_norm_statistics(
+        small_fer: Path, tmp_path: Path) -> None:
+    _train(small_fer, tmp_path, "--swa", "--lr", "0.05", "--warmup-epochs", "0", "--stop-after", "1")
+    first = torch.load(tmp_path / "last.pt", weights_only=True)["model"]
+    _train(small_fer, tmp_path, "--swa", "--lr", "0.05", "--warmup-epochs", "0", "--resume")
+    state = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert [epoch["lr"] for epoch in state["history"]] == [0.05, 0.05]
+    assert int(state["average"]["n_averaged"]) == 2
+    network, spec = load_model(tmp_path / "best.pt")
+    averaged = network.state_dict() if spec.training["epoch"] == 2 else None
+    network.load_state_dict({name.removeprefix("module."): tensor for name, tensor in state["average"].items()
+                             if name != "n_averaged"})
+    for name, parameter in network.named_parameters():
+        assert torch.allclose(parameter, (first[name] + state["model"][name]) / 2, atol=1e-6), name
+        if averaged is not None:
+            assert torch.equal(parameter, averaged[name]), name
+
+    assert_stem_statistics_are_those_of_the_train_faces(network, spec, small_fer)
+    assert not torch.allclose(network.bn1.running_mean, first["bn1.running_mean"], atol=1e-4)
+
+    with pytest.raises(SystemExit):
+        _train(small_fer, tmp_path / "both", "--swa", "--ema-decay", "0.9")
 
 
 def test_resume_refuses_changed_arguments(small_fer: Path, tmp_path: Path) -> None:

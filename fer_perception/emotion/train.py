@@ -22,6 +22,15 @@ so their mean is a better teacher than any one of them, and the student is
 still one network). ``--teacher-flip`` averages the teacher's logits over the
 batch and its mirror image: the student learns from the teacher with flip TTA,
 which it then matches without TTA.
+
+``--swa`` (stochastic weight averaging, Izmailov et al., 2018), for a run that
+starts from a trained model (``--init``): the learning rate stays at ``--lr``
+after the warm-up, so SGD keeps moving around the minimum it started in, and the
+model validated and saved is the equal-weight mean of the weights at the end of
+each epoch, whose BatchNorm statistics are recomputed on the un-augmented
+training faces. The mean of such points lies in a flatter region than any one
+of them, which generalises better than the ``--ema-decay`` average at the end
+of a decayed schedule, whose points lie close together.
 """
 from __future__ import annotations
 
@@ -39,12 +48,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn, update_bn
 from tqdm import tqdm
 
 from fer_perception.emotion.checkpoint import ModelLoadError, ModelSpec, atomic_save, load_model, save_model
 from fer_perception.emotion.dataset import (INPUT_SIZE, Augmentation, DatasetError, class_weights, load_npz,
-                                            pixel_statistics)
+                                            normalise, pixel_statistics)
 from fer_perception.emotion.evaluate import classification_metrics, network_probabilities, predict_probabilities
 from fer_perception.emotion.labels import EMOTIONS, canonical_label
 from fer_perception.emotion.network import build_network
@@ -94,6 +103,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--ema-decay", type=float, default=0.0,
                         help="keep an exponential moving average of the weights (and BN statistics) with this decay "
                              "per step, and validate and save it instead of the raw weights (0: off)")
+    parser.add_argument("--swa", action="store_true",
+                        help="stochastic weight averaging: after the warm-up the learning rate stays at --lr, and the "
+                             "equal-weight mean of the weights at each epoch's end (BatchNorm statistics recomputed "
+                             "on the training faces) is validated and saved; meant for use with --init")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default: %(default)s)")
     parser.add_argument("--resume", action="store_true", help=f"continue from OUT/{RESUME_FILE}")
@@ -103,6 +116,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--distill-weight must lie in [0, 1] and --distill-temperature be positive")
     if args.teacher_flip and args.teacher is None:
         parser.error("--teacher-flip needs --teacher")
+    if args.swa and args.ema_decay > 0:
+        parser.error("--swa and --ema-decay are two kinds of weight average; choose one")
     return args
 
 
@@ -123,6 +138,23 @@ def warmup_cosine(total_steps: int, warmup_steps: int):
         progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
         return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
     return factor
+
+
+def warmup_constant(warmup_steps: int):
+    """LR factor per step: linear warm-up to 1, then 1 (the schedule of ``--swa``)."""
+    return lambda step: min(1.0, (step + 1) / max(1, warmup_steps))
+
+
+def recompute_batch_norm(network: nn.Module, images: torch.Tensor, mean: float, std: float,
+                         most_faces: int = 8192, batch_size: int = 512) -> None:
+    """Set ``network``'s BatchNorm statistics to those of the (un-augmented) ``images``, of every k-th one where
+    there are more than ``most_faces``: averaged weights have statistics of their own, which neither the averaged
+    nor any one model's running statistics are."""
+    images = images[::max(1, len(images) // most_faces)]
+    batches = (normalise(images[start:start + batch_size], mean, std)
+               for start in range(0, len(images), batch_size))
+    update_bn(batches, network)
+    network.eval()
 
 
 def scaled_augmentation(strength: float, erase_probability: float) -> Augmentation:
@@ -279,10 +311,14 @@ def main(argv: list[str] | None = None) -> int:
     optimizer = torch.optim.SGD(network.parameters(), lr=args.lr, momentum=args.momentum,
                                 weight_decay=args.weight_decay, nesterov=True)
     steps_per_epoch = max(1, len(train_images) // args.batch_size)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, warmup_cosine(args.epochs * steps_per_epoch, round(args.warmup_epochs * steps_per_epoch)))
-    average = (AveragedModel(network, multi_avg_fn=get_ema_multi_avg_fn(args.ema_decay), use_buffers=True)
-               if args.ema_decay > 0 else None)
+    warmup_steps = round(args.warmup_epochs * steps_per_epoch)
+    schedule = warmup_constant(warmup_steps) if args.swa else warmup_cosine(args.epochs * steps_per_epoch, warmup_steps)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    average = None
+    if args.ema_decay > 0:
+        average = AveragedModel(network, multi_avg_fn=get_ema_multi_avg_fn(args.ema_decay), use_buffers=True)
+    elif args.swa:
+        average = AveragedModel(network)
     selected = network if average is None else average.module  # the weights that are validated and saved
     weights = class_weights(splits["train"].labels, len(EMOTIONS), args.class_weight_power)
     loss_fn = nn.CrossEntropyLoss(weight=weights, label_smoothing=args.label_smoothing)
@@ -311,7 +347,10 @@ def main(argv: list[str] | None = None) -> int:
     for epoch in range(start_epoch, args.epochs + 1):
         began = time.monotonic()
         stats = _train_epoch(network, optimizer, scheduler, loss_fn, train_images, train_labels, generator, args, mean,
-                             std, f"epoch {epoch}/{args.epochs}", average, teacher)
+                             std, f"epoch {epoch}/{args.epochs}", None if args.swa else average, teacher)
+        if args.swa:
+            average.update_parameters(network)
+            recompute_batch_norm(average.module, train_images, mean, std)
         probabilities = predict_probabilities(network_probabilities(selected, mean, std), splits["val"].images)
         val_accuracy = float((probabilities.argmax(1) == splits["val"].labels).mean())
         if val_accuracy > best["val_accuracy"]:

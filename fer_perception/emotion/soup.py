@@ -1,0 +1,134 @@
+"""Averaging the weights of trained emotion models, a "model soup" (CLI ``fer-soup``).
+
+Models fine-tuned from one starting model stay in one basin of the loss, where
+the mean of their weights is a model in its own right, often better than each
+of them (Wortsman et al., 2022) and as cheap to run as one. ``fer-soup``
+averages such model files (same architecture and arguments, labels, input and
+normalisation are required), recomputes the BatchNorm statistics on the
+un-augmented training faces (averaged weights have statistics of their own)
+and saves the result in the shipped format, with each ingredient's training
+record as its lineage. ``--greedy`` is the greedy soup: the models are tried in
+order of val accuracy and each is kept only if the soup's val accuracy does not
+fall. Only ``train`` and ``val`` are read; the test split is left for the report.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import math
+import sys
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from fer_perception.emotion.checkpoint import ModelLoadError, ModelSpec, load_model, save_model
+from fer_perception.emotion.dataset import DatasetError, FaceSet, load_npz
+from fer_perception.emotion.evaluate import network_probabilities, predict_probabilities
+from fer_perception.emotion.labels import canonical_label
+from fer_perception.emotion.train import recompute_batch_norm
+from fer_perception.paths import data_dir
+
+
+def _same_model_kind(first: ModelSpec, other: ModelSpec) -> bool:
+    return (other.architecture == first.architecture and other.kwargs == first.kwargs
+            and other.labels == first.labels and other.input_size == first.input_size
+            and other.color == first.color and math.isclose(other.mean, first.mean, rel_tol=1e-6)
+            and math.isclose(other.std, first.std, rel_tol=1e-6))
+
+
+def load_ingredients(paths: list[Path]) -> list[tuple[nn.Module, ModelSpec]]:
+    """The networks of ``paths`` with their specs; :class:`ModelLoadError` unless all are of one kind."""
+    models = [load_model(path) for path in paths]
+    first = models[0][1]
+    for path, (_, spec) in zip(paths, models):
+        if not _same_model_kind(first, spec):
+            raise ModelLoadError(f"{path} ({spec.architecture} {spec.kwargs}, labels {list(spec.labels)}) cannot be "
+                                 f"averaged with {paths[0]} ({first.architecture} {first.kwargs}, "
+                                 f"labels {list(first.labels)}): architecture, labels, input and normalisation "
+                                 "must match")
+    return models
+
+
+def average_weights(networks: list[nn.Module], train_images: np.ndarray, mean: float, std: float) -> nn.Module:
+    """A copy of ``networks[0]`` holding the mean of all their parameters, with BatchNorm statistics recomputed on
+    ``train_images`` (uint8 model-input faces)."""
+    states = [network.state_dict() for network in networks]
+    soup = copy.deepcopy(networks[0])
+    soup.load_state_dict({name: torch.stack([state[name].float() for state in states]).mean(0).to(tensor.dtype)
+                          if tensor.is_floating_point() else tensor
+                          for name, tensor in states[0].items()})
+    recompute_batch_norm(soup, torch.from_numpy(train_images), mean, std)
+    return soup
+
+
+def _val_accuracy(network: nn.Module, spec: ModelSpec, val: FaceSet) -> float:
+    probabilities = predict_probabilities(network_probabilities(network, spec.mean, spec.std), val.images)
+    return float((probabilities.argmax(1) == val.labels).mean())
+
+
+def make_soup(paths: list[Path], train: FaceSet, val: FaceSet, greedy: bool,
+              report: Callable[[str], None] = print) -> tuple[nn.Module, ModelSpec]:
+    """The soup of the model files ``paths`` (all of them, or the greedy choice) and its spec, whose training
+    record lists each model's val accuracy, the models kept, the soup's val accuracy and the kept models' own
+    training records. ``train`` and ``val`` hold model-input faces with labels in the models' label order."""
+    models = load_ingredients(paths)
+    spec = models[0][1]
+    scores = [_val_accuracy(network, spec, val) for network, _ in models]
+    for path, score in zip(paths, scores):
+        report(f"{path}: val accuracy {score:.4f}")
+
+    def soup_of(indices: list[int]) -> nn.Module:
+        if len(indices) == 1:
+            return models[indices[0]][0]
+        return average_weights([models[index][0] for index in indices], train.images, spec.mean, spec.std)
+
+    kept = list(range(len(paths)))
+    if greedy:
+        order = sorted(kept, key=lambda index: -scores[index])
+        kept, best = order[:1], scores[order[0]]
+        for index in order[1:]:
+            score = _val_accuracy(soup_of(kept + [index]), spec, val)
+            report(f"  + {paths[index]}: soup val accuracy {score:.4f} ({'kept' if score >= best else 'left out'})")
+            if score >= best:
+                kept, best = kept + [index], score
+    soup = soup_of(kept)
+    training = {"dataset": "FER2013", "train_split": "train", "method": "weight average (model soup)",
+                "selected_by": "greedy soup on val accuracy" if greedy else "none (uniform soup)",
+                "models": [str(path) for path in paths], "models_val_accuracy": scores,
+                "kept": [str(paths[index]) for index in kept], "val_accuracy": _val_accuracy(soup, spec, val),
+                "souped_from": [models[index][1].training for index in kept]}
+    return soup, replace(spec, training=training)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="fer-soup", description=__doc__.split("\n\n")[0])
+    parser.add_argument("models", type=Path, nargs="+", help="model files fine-tuned from one starting model")
+    parser.add_argument("--out", type=Path, required=True, help="where to write the soup's model file")
+    parser.add_argument("--data", type=Path, default=data_dir() / "fer2013" / "fer2013.npz",
+                        help="FER2013-layout .npz whose train and val splits are used (default: %(default)s)")
+    parser.add_argument("--greedy", action="store_true",
+                        help="keep a model only if it does not lower the soup's val accuracy (tried best first)")
+    parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default: %(default)s)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    try:
+        train, val = load_npz(args.data, "train"), load_npz(args.data, "val")
+        labels = load_model(args.models[0])[1].labels
+        if tuple(canonical_label(name) for name in val.classes) != tuple(labels):
+            raise DatasetError(f"{args.data}: classes {list(val.classes)} are not the models' {list(labels)}")
+        soup, spec = make_soup(args.models, train, val, args.greedy)
+    except (DatasetError, ModelLoadError) as error:
+        print(f"fer-soup: {error}", file=sys.stderr)
+        return 2
+    save_model(args.out, soup, replace(spec, training={**spec.training, "data_file": args.data.name}))
+    print(f"soup of {len(spec.training['kept'])} of {len(args.models)} models: val accuracy "
+          f"{spec.training['val_accuracy']:.4f}; written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
