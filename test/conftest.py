@@ -7,9 +7,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
+
+if TYPE_CHECKING:
+    import torch
+
+    from fer_perception.emotion.checkpoint import ModelSpec
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -57,7 +63,8 @@ def small_fer(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return small
 
 
-def assert_stem_statistics_are_those_of_the_train_faces(network, spec, data: Path) -> None:
+def assert_stem_statistics_are_those_of_the_train_faces(network: torch.nn.Module, spec: ModelSpec,
+                                                         data: Path) -> None:
     """The first BatchNorm's statistics of an emotion network are its stem's over the un-augmented train faces of
     ``data`` (as after weight averaging, which recomputes them)."""
     import torch

@@ -39,6 +39,12 @@ def network_probabilities(network: nn.Module, mean: float, std: float) -> Classi
     return classify
 
 
+def network_accuracy(network: nn.Module, mean: float, std: float, faces: FaceSet) -> float:
+    """Share of ``faces`` (model-input images, labels in the network's order) the torch network classifies right."""
+    probabilities = predict_probabilities(network_probabilities(network, mean, std), faces.images)
+    return float((probabilities.argmax(1) == faces.labels).mean())
+
+
 def predict_probabilities(classify: Classify, faces: np.ndarray, tta: bool = False,
                           batch_size: int = 512) -> np.ndarray:
     """Class probabilities (N, C) of uint8 (N, S, S) model-input faces in batches; ``tta`` averages with the

@@ -27,7 +27,7 @@ from torch import nn
 
 from fer_perception.emotion.checkpoint import ModelLoadError, ModelSpec, load_model, save_model
 from fer_perception.emotion.dataset import DatasetError, FaceSet, load_npz
-from fer_perception.emotion.evaluate import network_probabilities, predict_probabilities
+from fer_perception.emotion.evaluate import network_accuracy
 from fer_perception.emotion.labels import canonical_label
 from fer_perception.emotion.train import recompute_batch_norm
 from fer_perception.paths import data_dir
@@ -65,11 +65,6 @@ def average_weights(networks: list[nn.Module], train_images: np.ndarray, mean: f
     return soup
 
 
-def _val_accuracy(network: nn.Module, spec: ModelSpec, val: FaceSet) -> float:
-    probabilities = predict_probabilities(network_probabilities(network, spec.mean, spec.std), val.images)
-    return float((probabilities.argmax(1) == val.labels).mean())
-
-
 def make_soup(paths: list[Path], train: FaceSet, val: FaceSet, greedy: bool,
               report: Callable[[str], None] = print) -> tuple[nn.Module, ModelSpec]:
     """The soup of the model files ``paths`` (all of them, or the greedy choice) and its spec, whose training
@@ -77,7 +72,7 @@ def make_soup(paths: list[Path], train: FaceSet, val: FaceSet, greedy: bool,
     training records. ``train`` and ``val`` hold model-input faces with labels in the models' label order."""
     models = load_ingredients(paths)
     spec = models[0][1]
-    scores = [_val_accuracy(network, spec, val) for network, _ in models]
+    scores = [network_accuracy(network, spec.mean, spec.std, val) for network, _ in models]
     for path, score in zip(paths, scores):
         report(f"{path}: val accuracy {score:.4f}")
 
@@ -91,7 +86,7 @@ def make_soup(paths: list[Path], train: FaceSet, val: FaceSet, greedy: bool,
         order = sorted(kept, key=lambda index: -scores[index])
         kept, best = order[:1], scores[order[0]]
         for index in order[1:]:
-            score = _val_accuracy(soup_of(kept + [index]), spec, val)
+            score = network_accuracy(soup_of(kept + [index]), spec.mean, spec.std, val)
             report(f"  + {paths[index]}: soup val accuracy {score:.4f} ({'kept' if score >= best else 'left out'})")
             if score >= best:
                 kept, best = kept + [index], score
@@ -99,7 +94,8 @@ def make_soup(paths: list[Path], train: FaceSet, val: FaceSet, greedy: bool,
     training = {"dataset": "FER2013", "train_split": "train", "method": "weight average (model soup)",
                 "selected_by": "greedy soup on val accuracy" if greedy else "none (uniform soup)",
                 "models": [str(path) for path in paths], "models_val_accuracy": scores,
-                "kept": [str(paths[index]) for index in kept], "val_accuracy": _val_accuracy(soup, spec, val),
+                "kept": [str(paths[index]) for index in kept],
+                "val_accuracy": network_accuracy(soup, spec.mean, spec.std, val),
                 "souped_from": [models[index][1].training for index in kept]}
     return soup, replace(spec, training=training)
 

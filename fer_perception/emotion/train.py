@@ -29,8 +29,9 @@ after the warm-up, so SGD keeps moving around the minimum it started in, and the
 model validated and saved is the equal-weight mean of the weights at the end of
 each epoch, whose BatchNorm statistics are recomputed on the un-augmented
 training faces. The mean of such points lies in a flatter region than any one
-of them, which generalises better than the ``--ema-decay`` average at the end
-of a decayed schedule, whose points lie close together.
+of them (Izmailov et al. report better generalisation than the final point).
+On the shipped model it scored below the ``--ema-decay`` fine-tune on val
+(68.0 against 68.6 %, model card) but, flip-averaged, served as a teacher.
 """
 from __future__ import annotations
 
@@ -54,7 +55,8 @@ from tqdm import tqdm
 from fer_perception.emotion.checkpoint import ModelLoadError, ModelSpec, atomic_save, load_model, save_model
 from fer_perception.emotion.dataset import (INPUT_SIZE, Augmentation, DatasetError, class_weights, load_npz,
                                             normalise, pixel_statistics)
-from fer_perception.emotion.evaluate import classification_metrics, network_probabilities, predict_probabilities
+from fer_perception.emotion.evaluate import (classification_metrics, network_accuracy, network_probabilities,
+                                             predict_probabilities)
 from fer_perception.emotion.labels import EMOTIONS, canonical_label
 from fer_perception.emotion.network import build_network
 from fer_perception.paths import data_dir
@@ -147,9 +149,9 @@ def warmup_constant(warmup_steps: int):
 
 def recompute_batch_norm(network: nn.Module, images: torch.Tensor, mean: float, std: float,
                          most_faces: int = 8192, batch_size: int = 512) -> None:
-    """Set ``network``'s BatchNorm statistics to those of the (un-augmented) ``images``, of every k-th one where
-    there are more than ``most_faces``: averaged weights have statistics of their own, which neither the averaged
-    nor any one model's running statistics are."""
+    """Set ``network``'s BatchNorm statistics to those of the (un-augmented) ``images``, or of every k-th one,
+    k = len(images) // most_faces, where there are more: averaged weights have statistics of their own, which
+    neither the averaged nor any one model's running statistics are."""
     images = images[::max(1, len(images) // most_faces)]
     batches = (normalise(images[start:start + batch_size], mean, std)
                for start in range(0, len(images), batch_size))
@@ -351,8 +353,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.swa:
             average.update_parameters(network)
             recompute_batch_norm(average.module, train_images, mean, std)
-        probabilities = predict_probabilities(network_probabilities(selected, mean, std), splits["val"].images)
-        val_accuracy = float((probabilities.argmax(1) == splits["val"].labels).mean())
+        val_accuracy = network_accuracy(selected, mean, std, splits["val"])
         if val_accuracy > best["val_accuracy"]:
             best = {"epoch": epoch, "val_accuracy": val_accuracy}
             training = {"dataset": "FER2013", "data_file": args.data.name, "train_split": "train",
