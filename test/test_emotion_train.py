@@ -10,7 +10,8 @@ import torch
 
 from conftest import assert_stem_statistics_are_those_of_the_train_faces
 from fer_perception.emotion.checkpoint import load_model
-from fer_perception.emotion.train import TeacherEnsemble, distillation_loss, main
+from fer_perception.emotion import train
+from fer_perception.emotion.train import TeacherEnsemble, distillation_loss, main, parse_args
 
 
 def _train(data: Path, out: Path, *extra: str) -> None:
@@ -87,6 +88,15 @@ def test_swa_saves_the_mean_of_the_epochs_weights_with_their_own_batch_norm_stat
 
     with pytest.raises(SystemExit):
         _train(small_fer, tmp_path / "both", "--swa", "--ema-decay", "0.9")
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_bfloat16_autocast_defaults_to_what_the_cpu_computes_natively(monkeypatch: pytest.MonkeyPatch,
+                                                                     native: bool) -> None:
+    monkeypatch.setattr(train, "cpu_has_bfloat16", lambda: native)
+    assert parse_args([]).bf16 is native
+    assert parse_args(["--bf16"]).bf16 is True
+    assert parse_args(["--no-bf16"]).bf16 is False
 
 
 def test_resume_refuses_changed_arguments(small_fer: Path, tmp_path: Path) -> None:

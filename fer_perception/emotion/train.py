@@ -2,7 +2,9 @@
 
 Trains on the ``train`` split only and selects the epoch by ``val`` accuracy;
 ``test`` is scored once, at the end, for the report. Built for a small CPU:
-bfloat16 autocast (about 2x faster on AVX-512 BF16 CPUs), augmentation in the
+bfloat16 autocast where the CPU has bfloat16 arithmetic (about 2x faster on
+AVX-512 BF16 CPUs; emulated on AVX2-only CPUs it is 10-20x slower than float32,
+so it is off there by default), augmentation in the
 training process, and a checkpoint after every epoch (model, optimizer,
 scheduler, RNG states, best-val so far; written atomically) so ``--resume``
 continues exactly where an interrupted run stopped. Outputs in ``--out``:
@@ -101,7 +103,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="share of the distillation term in the loss with --teacher (default: %(default)s)")
     parser.add_argument("--distill-temperature", type=float, default=2.0,
                         help="softmax temperature of teacher and student in the distillation term (default: %(default)s)")
-    parser.add_argument("--no-bf16", dest="bf16", action="store_false", help="train in float32")
+    parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
+                        help="bfloat16 autocast (default: on where the CPU has native bfloat16 arithmetic, "
+                             "AVX-512 BF16 or AMX; float32 elsewhere)")
     parser.add_argument("--ema-decay", type=float, default=0.0,
                         help="keep an exponential moving average of the weights (and BN statistics) with this decay "
                              "per step, and validate and save it instead of the raw weights (0: off)")
@@ -114,6 +118,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--resume", action="store_true", help=f"continue from OUT/{RESUME_FILE}")
     parser.add_argument("--stop-after", type=int, default=0, help="stop after this many epochs in this invocation (0: run to the end)")
     args = parser.parse_args(argv)
+    if args.bf16 is None:
+        args.bf16 = cpu_has_bfloat16()
     if not 0.0 <= args.distill_weight <= 1.0 or args.distill_temperature <= 0.0:
         parser.error("--distill-weight must lie in [0, 1] and --distill-temperature be positive")
     if args.teacher_flip and args.teacher is None:
@@ -121,6 +127,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.swa and args.ema_decay > 0:
         parser.error("--swa and --ema-decay are two kinds of weight average; choose one")
     return args
+
+
+def cpu_has_bfloat16() -> bool:
+    """Whether this CPU computes in bfloat16 natively; elsewhere torch emulates it, far slower than float32."""
+    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
 
 
 def training_config(args: argparse.Namespace) -> dict[str, Any]:
