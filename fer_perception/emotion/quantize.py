@@ -6,11 +6,11 @@ faces run through the float graph. Weights use 7 of their 8 bits
 (``reduce_range``): on x86 CPUs without VNNI (AVX2 only, as on many laptops)
 ONNX Runtime multiplies uint8 by int8 with an instruction whose 16-bit sums
 saturate, and full-range weights cost the shipped model 10 points of accuracy
-there (58.9 % instead of 68.6 % on val); with 7-bit weights the int8 graph is
-within a few tenths of a point of the float model on every x86 CPU (model card). Calibration needs the
-data, which a robot does not have, so the quantized graph is made once, next
-to the model it came from, and shipped in ``models/``; it records that
-model's SHA-256, and the ``onnxruntime_int8`` backend refuses a graph made
+there (58.9 % instead of 68.6 % on val); with 7-bit weights the int8 graph
+stays within 0.1 point of the float model there (model card). Calibration
+needs the data, which a robot does not have, so the quantized graph is made
+once, next to the model it came from, and shipped in ``models/``; it records
+that model's SHA-256, and the ``onnxruntime_int8`` backend refuses a graph made
 from another file. The same command on the same files gives the same graph
 (tested), so anyone can check the shipped one.
 """

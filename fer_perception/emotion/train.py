@@ -3,9 +3,9 @@
 Trains on the ``train`` split only and selects the epoch by ``val`` accuracy;
 ``test`` is scored once, at the end, for the report. Built for a small CPU:
 bfloat16 autocast where the CPU has bfloat16 arithmetic (about 2x faster on
-AVX-512 BF16 CPUs; emulated on AVX2-only CPUs it is 10-20x slower than float32,
-so it is off there by default), augmentation in the
-training process, and a checkpoint after every epoch (model, optimizer,
+AVX-512 BF16 CPUs; emulated on AVX2-only CPUs it is 10-20x slower than
+float32, so it is off there by default), augmentation in the training
+process, and a checkpoint after every epoch (model, optimizer,
 scheduler, RNG states, best-val so far; written atomically) so ``--resume``
 continues exactly where an interrupted run stopped. Outputs in ``--out``:
 ``last.pt`` (resume state), ``best.pt`` (best-by-val model in the shipped
