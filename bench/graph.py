@@ -148,7 +148,7 @@ def run_multi_process(clip: Path, unthrottled: bool, seconds: float) -> tuple[Pr
     finally:
         group.shutdown()
         for process in processes.values():
-            # SIGTERM stops a node as Ctrl-C does (interrupt_on_sigterm), also where SIGINT is ignored
+            # SIGTERM stops a node as Ctrl-C does (interrupt_on_stop_signals), also where SIGINT is ignored
             # (a benchmark started in the background inherits an ignored SIGINT).
             process.send_signal(signal.SIGTERM)
         for process in processes.values():

@@ -16,7 +16,7 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from fer_perception.graph import NodeSpec, load_graph, parse_assignments
-from fer_perception.nodes.runtime import NodeGroup, interrupt_on_sigterm
+from fer_perception.nodes.runtime import NodeGroup, interrupt_on_stop_signals
 
 
 def node_class(executable: str) -> type[Node]:
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
         specs = graph.resolve(parse_assignments(options.assignments))
     except ValueError as error:
         parser.error(str(error))
-    interrupt_on_sigterm()
+    interrupt_on_stop_signals()
     try:
         group = start_graph(specs)
     except KeyboardInterrupt:

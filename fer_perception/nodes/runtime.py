@@ -22,6 +22,8 @@ from rclpy.signals import SignalHandlerOptions
 from fer_perception.dds import apply_dds_profile
 
 SHUTDOWN_DELIVERY_S = 0.1
+STOP_REQUESTED = threading.Event()
+"""Set by the SIGINT/SIGTERM handler of :func:`interrupt_on_stop_signals`."""
 
 
 class NodeGroup:
@@ -62,6 +64,11 @@ class NodeGroup:
                 self.executor.spin_once(timeout_sec=0.05)
         except (KeyboardInterrupt, ExternalShutdownException):
             pass
+        except RuntimeError:
+            # A Ctrl-C that lands while rclpy's C++ code converts a Python argument (taking a message)
+            # surfaces as pybind11's RuntimeError instead of KeyboardInterrupt.
+            if not STOP_REQUESTED.is_set():
+                raise
 
     def spin_in_thread(self) -> threading.Thread:
         """Spin on a background thread until :meth:`shutdown` (for tests and embedding)."""
@@ -89,18 +96,22 @@ class NodeGroup:
         self.context.try_shutdown()
 
 
-def interrupt_on_sigterm() -> None:
-    """Make SIGTERM (sent by ros2 launch after SIGINT) stop the main loop like Ctrl-C does."""
+def interrupt_on_stop_signals() -> None:
+    """Make SIGINT and SIGTERM (sent by ros2 launch after SIGINT) stop the main loop, and record that they did
+    (:data:`STOP_REQUESTED`)."""
     def raise_interrupt(signum, frame):
+        STOP_REQUESTED.set()
         raise KeyboardInterrupt
 
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # a process started with Ctrl-C ignored keeps it so
+        signal.signal(signal.SIGINT, raise_interrupt)
     signal.signal(signal.SIGTERM, raise_interrupt)
 
 
 def run_single_node(node_class: type[Node], args: list[str] | None = None,
                     parameter_overrides: list[Parameter] | None = None) -> None:
     """Run one node until Ctrl-C or, for a node that finishes (a camera on a file, a replay), until it does."""
-    interrupt_on_sigterm()
+    interrupt_on_stop_signals()
     group = NodeGroup(args)
     try:
         node = group.add(node_class, parameter_overrides=parameter_overrides or [])
