@@ -9,6 +9,7 @@ import threading
 import time
 
 import cv2
+import pytest
 from fer_msgs.msg import FaceCrops, Faces
 from sensor_msgs.msg import Image
 
@@ -16,6 +17,7 @@ from bag_helpers import video_frames
 from conftest import media_path
 from fer_perception.graph import load_graph
 from fer_perception.nodes.messages import stamp_to_ns
+from fer_perception.nodes import runtime
 from fer_perception.nodes.qos import SENSOR_QOS, reliable
 from fer_perception.runner import start_graph
 from ros_helpers import Client, publish_clip, wait_until
@@ -118,3 +120,20 @@ def test_ctrl_c_stops_fer_run_cleanly_with_every_file_closed(tmp_path):
     assert len(rows) > 10 and all(line.count(",") == rows[0].count(",") for line in rows)
     video = cv2.VideoCapture(str(tmp_path / "annotated.mp4"))
     assert video.isOpened() and int(video.get(cv2.CAP_PROP_FRAME_COUNT)) > 10
+
+
+def test_a_runtime_error_ends_spinning_quietly_only_after_a_stop_signal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C inside rclpy's C++ argument conversion surfaces as RuntimeError: after SIGINT/SIGTERM it ends the
+    spin like KeyboardInterrupt does; any other RuntimeError still propagates."""
+    def fail() -> bool:
+        raise RuntimeError("Unable to convert call argument '0' to Python object")
+
+    group = runtime.NodeGroup()
+    try:
+        monkeypatch.setattr(runtime, "STOP_REQUESTED", threading.Event())
+        with pytest.raises(RuntimeError, match="convert call argument"):
+            group.spin_until(fail)
+        runtime.STOP_REQUESTED.set()
+        group.spin_until(fail)
+    finally:
+        group.shutdown()
