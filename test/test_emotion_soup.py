@@ -1,5 +1,5 @@
-"""fer-soup on small models fine-tuned from one base on real FER2013 faces: the mean, its statistics, the greedy
-choice by val, and refusal of models that cannot be averaged."""
+"""fer-soup on small models fine-tuned from one base on real FER2013 faces: the mean, its statistics (recomputed or
+averaged), the greedy choice by val, and refusal of models that cannot be averaged."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -54,6 +54,24 @@ def test_uniform_soup_is_the_mean_of_the_weights_with_recomputed_statistics(smal
     assert spec.training["val_accuracy"] == pytest.approx(_val_accuracy(out, small_fer))
     assert (spec.labels, spec.kwargs, spec.mean) == (ingredients[0][1].labels, ingredients[0][1].kwargs,
                                                      ingredients[0][1].mean)
+
+
+def test_soup_with_averaged_statistics_keeps_the_mean_of_the_models_statistics(small_fer: Path,
+                                                                              fine_tuned: list[Path],
+                                                                              tmp_path: Path) -> None:
+    out = tmp_path / "soup.pt"
+    assert soup_main([*map(str, fine_tuned), "--out", str(out), "--data", str(small_fer), "--batch-norm", "average",
+                      "--threads", "1"]) == 0
+    soup, spec = load_model(out)
+    states = [load_model(path)[0].state_dict() for path in fine_tuned]
+    statistics = [name for name in soup.state_dict() if name.endswith(("running_mean", "running_var"))]
+    assert statistics
+    for name in statistics:
+        assert torch.allclose(soup.state_dict()[name], torch.stack([state[name] for state in states]).mean(0),
+                              atol=1e-6), name
+    assert not torch.allclose(soup.state_dict()[statistics[0]], states[0][statistics[0]])
+    assert spec.training["batch_norm_statistics"] == "mean of the models'"
+    assert spec.training["val_accuracy"] == pytest.approx(_val_accuracy(out, small_fer))
 
 
 def test_greedy_soup_starts_from_the_best_model_and_never_loses_val_accuracy(small_fer: Path, fine_tuned: list[Path],

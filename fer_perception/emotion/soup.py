@@ -6,7 +6,8 @@ of them (Wortsman et al., 2022) and as cheap to run as one. ``fer-soup``
 averages such model files (same architecture and arguments, labels, input and
 normalisation are required), recomputes the BatchNorm statistics on the
 un-augmented training faces (averaged weights have statistics of their own)
-and saves the result in the shipped format, with each ingredient's training
+or, with ``--batch-norm average``, averages the models' own statistics, and
+saves the result in the shipped format, with each ingredient's training
 record as its lineage. ``--greedy`` is the greedy soup: the models are tried in
 order of val accuracy and each is kept only if the soup's val accuracy does not
 fall. Only ``train`` and ``val`` are read; the test split is left for the report.
@@ -53,23 +54,28 @@ def load_ingredients(paths: list[Path]) -> list[tuple[nn.Module, ModelSpec]]:
     return models
 
 
-def average_weights(networks: list[nn.Module], train_images: np.ndarray, mean: float, std: float) -> nn.Module:
+def average_weights(networks: list[nn.Module], train_images: np.ndarray | None, mean: float,
+                    std: float) -> nn.Module:
     """A copy of ``networks[0]`` holding the mean of all their parameters, with BatchNorm statistics recomputed on
-    ``train_images`` (uint8 model-input faces)."""
+    ``train_images`` (uint8 model-input faces) or, where that is None, the mean of the networks' statistics."""
     states = [network.state_dict() for network in networks]
     soup = copy.deepcopy(networks[0])
     soup.load_state_dict({name: torch.stack([state[name].float() for state in states]).mean(0).to(tensor.dtype)
                           if tensor.is_floating_point() else tensor
                           for name, tensor in states[0].items()})
-    recompute_batch_norm(soup, torch.from_numpy(train_images), mean, std)
+    if train_images is not None:
+        recompute_batch_norm(soup, torch.from_numpy(train_images), mean, std)
     return soup
 
 
-def make_soup(paths: list[Path], train: FaceSet, val: FaceSet, greedy: bool,
+def make_soup(paths: list[Path], train: FaceSet, val: FaceSet, greedy: bool, recompute_statistics: bool = True,
               report: Callable[[str], None] = print) -> tuple[nn.Module, ModelSpec]:
     """The soup of the model files ``paths`` (all of them, or the greedy choice) and its spec, whose training
     record lists each model's val accuracy, the models kept, the soup's val accuracy and the kept models' own
-    training records. ``train`` and ``val`` hold model-input faces with labels in the models' label order."""
+    training records. ``train`` and ``val`` hold model-input faces with labels in the models' label order; the
+    soup's BatchNorm statistics are recomputed on ``train``'s faces, or averaged if not ``recompute_statistics``
+    (models trained with an average of their weights and statistics, ``fer-train --ema-decay``, carry
+    statistics of augmented faces, which may suit them better)."""
     models = load_ingredients(paths)
     spec = models[0][1]
     scores = [network_accuracy(network, spec.mean, spec.std, val) for network, _ in models]
@@ -79,7 +85,8 @@ def make_soup(paths: list[Path], train: FaceSet, val: FaceSet, greedy: bool,
     def soup_of(indices: list[int]) -> nn.Module:
         if len(indices) == 1:
             return models[indices[0]][0]
-        return average_weights([models[index][0] for index in indices], train.images, spec.mean, spec.std)
+        return average_weights([models[index][0] for index in indices],
+                               train.images if recompute_statistics else None, spec.mean, spec.std)
 
     kept = list(range(len(paths)))
     if greedy:
@@ -93,6 +100,8 @@ def make_soup(paths: list[Path], train: FaceSet, val: FaceSet, greedy: bool,
     soup = soup_of(kept)
     training = {"dataset": "FER2013", "train_split": "train", "method": "weight average (model soup)",
                 "selected_by": "greedy soup on val accuracy" if greedy else "none (uniform soup)",
+                "batch_norm_statistics": "recomputed on un-augmented train faces" if recompute_statistics
+                else "mean of the models'",
                 "models": [str(path) for path in paths], "models_val_accuracy": scores,
                 "kept": [str(paths[index]) for index in kept],
                 "val_accuracy": network_accuracy(soup, spec.mean, spec.std, val),
@@ -108,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="FER2013-layout .npz whose train and val splits are used (default: %(default)s)")
     parser.add_argument("--greedy", action="store_true",
                         help="keep a model only if it does not lower the soup's val accuracy (tried best first)")
+    parser.add_argument("--batch-norm", choices=("recompute", "average"), default="recompute",
+                        help="the soup's BatchNorm statistics: recomputed on the un-augmented train faces, or the "
+                             "mean of the models' own (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default: %(default)s)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -116,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         labels = load_model(args.models[0])[1].labels
         if tuple(canonical_label(name) for name in val.classes) != tuple(labels):
             raise DatasetError(f"{args.data}: classes {list(val.classes)} are not the models' {list(labels)}")
-        soup, spec = make_soup(args.models, train, val, args.greedy)
+        soup, spec = make_soup(args.models, train, val, args.greedy, args.batch_norm == "recompute")
     except (DatasetError, ModelLoadError) as error:
         print(f"fer-soup: {error}", file=sys.stderr)
         return 2
