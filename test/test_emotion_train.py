@@ -99,6 +99,22 @@ def test_bfloat16_autocast_defaults_to_what_the_cpu_computes_natively(monkeypatc
     assert parse_args(["--no-bf16"]).bf16 is False
 
 
+def test_train_on_val_trains_on_both_splits_and_saves_the_last_epoch(small_fer: Path, tmp_path: Path,
+                                                                    capsys) -> None:
+    _train(small_fer, tmp_path, "--train-on-val")
+    state = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert state["scheduler"]["last_epoch"] == 2 * (256 + 64) // 64  # steps over train + val faces
+    _, spec = load_model(tmp_path / "best.pt")
+    assert spec.training["epoch"] == 2 and spec.training["train_split"] == "train+val"
+    assert spec.training["selected_by"] == "last epoch (val is trained on)"
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["training_splits"] == ["train", "val"] and report["best_epoch"] == 2
+    out = capsys.readouterr().out
+    assert "val: accuracy" in out and out.count("(trained on)") == 2 + 2  # two epochs' lines, val and val_tta
+    test_line = next(line for line in out.splitlines() if line.startswith("test: accuracy"))
+    assert "(trained on)" not in test_line
+
+
 def test_resume_refuses_changed_arguments(small_fer: Path, tmp_path: Path) -> None:
     _train(small_fer, tmp_path, "--stop-after", "1")
     with pytest.raises(SystemExit, match="lr"):
