@@ -93,3 +93,22 @@ def test_models_of_other_kinds_are_refused_by_name(small_fer: Path, fine_tuned: 
     assert soup_main([str(fine_tuned[0]), str(wider), "--out", str(tmp_path / "x.pt"), "--data", str(small_fer)]) == 2
     assert str(wider) in capsys.readouterr().err
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_soup_of_models_refit_on_val_is_recorded_as_trained_on_val_and_never_chosen_by_it(
+        small_fer: Path, fine_tuned: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = fine_tuned[0].parent.parent / "base" / "best.pt"
+    refit = _train(small_fer, tmp_path / "refit", "--init", str(base), "--lr", "0.05", "--seed", "4", "--train-on-val")
+    capsys.readouterr()
+    out = tmp_path / "soup.pt"
+    assert soup_main([str(fine_tuned[0]), str(refit), "--out", str(out), "--data", str(small_fer),
+                      "--batch-norm", "average", "--threads", "1"]) == 0
+    assert "(trained on)" in capsys.readouterr().out
+    assert load_model(out)[1].training["train_split"] == "train+val"
+    assert soup_main([str(fine_tuned[0]), str(refit), "--out", str(tmp_path / "greedy.pt"), "--data", str(small_fer),
+                      "--greedy", "--threads", "1"]) == 2
+    assert str(refit) in capsys.readouterr().err
+    assert not (tmp_path / "greedy.pt").exists()
+    assert soup_main([*map(str, fine_tuned), "--out", str(tmp_path / "held_out.pt"), "--data", str(small_fer),
+                      "--batch-norm", "average", "--threads", "1"]) == 0
+    assert load_model(tmp_path / "held_out.pt")[1].training["train_split"] == "train"

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from fer_perception.emotion.lineage import compact_lineage, expand_lineage
 from fer_perception.emotion.network import build_network
 
 FORMAT = "fer_perception.emotion/1"
@@ -45,27 +46,33 @@ class ModelSpec:
     """Input normalisation: (pixel / 255 - mean) / std."""
     std: float
     training: dict[str, Any] = field(default_factory=dict)
-    """Provenance: data file, split, seed, command, selected epoch and its val accuracy."""
+    """Provenance: data file, split, seed, command, selected epoch and its val accuracy, and the ancestors'
+    records (stored once each, :mod:`fer_perception.emotion.lineage`)."""
 
     def to_dict(self) -> dict[str, Any]:
         spec = asdict(self)
         spec["labels"] = list(self.labels)
+        spec["training"] = compact_lineage(self.training)
         return spec
 
     @classmethod
     def from_dict(cls, spec: dict[str, Any]) -> ModelSpec:
         return cls(architecture=spec["architecture"], kwargs=dict(spec["kwargs"]), labels=tuple(spec["labels"]),
                    input_size=int(spec["input_size"]), color=str(spec["color"]), mean=float(spec["mean"]),
-                   std=float(spec["std"]), training=dict(spec.get("training", {})))
+                   std=float(spec["std"]), training=expand_lineage(dict(spec.get("training", {}))))
 
 
 def atomic_save(obj: Any, path: str | os.PathLike[str]) -> None:
-    """``torch.save`` to a temporary file in the same folder, then rename: a crash never leaves half a file."""
+    """``torch.save`` to a temporary file in the same folder, then rename: a crash never leaves half a file.
+    The file gets the permissions the umask gives a new file (``mkstemp`` alone would make it owner-only)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
+    umask = os.umask(0)
+    os.umask(umask)
     try:
+        os.chmod(temporary, 0o666 & ~umask)
         torch.save(obj, temporary)
         os.replace(temporary, path)
     except BaseException:

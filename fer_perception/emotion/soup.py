@@ -11,6 +11,9 @@ saves the result in the shipped format, with each ingredient's training
 record as its lineage. ``--greedy`` is the greedy soup: the models are tried in
 order of val accuracy and each is kept only if the soup's val accuracy does not
 fall. Only ``train`` and ``val`` are read; the test split is left for the report.
+Models refit on train + val (``fer-train --train-on-val``) make a soup trained
+on val too: it is recorded as such, its val figures are marked "trained on",
+and ``--greedy``, which would choose by val, refuses them.
 """
 from __future__ import annotations
 
@@ -68,6 +71,10 @@ def average_weights(networks: list[nn.Module], train_images: np.ndarray | None, 
     return soup
 
 
+def _trained_on_val(spec: ModelSpec) -> bool:
+    return "val" in spec.training.get("train_split", "train").split("+")
+
+
 def make_soup(paths: list[Path], train: FaceSet, val: FaceSet, greedy: bool, recompute_statistics: bool = True,
               report: Callable[[str], None] = print) -> tuple[nn.Module, ModelSpec]:
     """The soup of the model files ``paths`` (all of them, or the greedy choice) and its spec, whose training
@@ -78,9 +85,14 @@ def make_soup(paths: list[Path], train: FaceSet, val: FaceSet, greedy: bool, rec
     statistics of augmented faces, which may suit them better)."""
     models = load_ingredients(paths)
     spec = models[0][1]
+    trained_on_val = [path for path, (_, ingredient) in zip(paths, models) if _trained_on_val(ingredient)]
+    if greedy and trained_on_val:
+        raise ModelLoadError(f"a greedy soup chooses by val accuracy, but {trained_on_val[0]} was trained on val "
+                             "(fer-train --train-on-val): make a uniform soup of such models")
+    held_out = " (trained on)" if trained_on_val else ""
     scores = [network_accuracy(network, spec.mean, spec.std, val) for network, _ in models]
     for path, score in zip(paths, scores):
-        report(f"{path}: val accuracy {score:.4f}")
+        report(f"{path}: val accuracy {score:.4f}{held_out}")
 
     def soup_of(indices: list[int]) -> nn.Module:
         if len(indices) == 1:
@@ -98,7 +110,7 @@ def make_soup(paths: list[Path], train: FaceSet, val: FaceSet, greedy: bool, rec
             if score >= best:
                 kept, best = kept + [index], score
     soup = soup_of(kept)
-    training = {"dataset": "FER2013", "train_split": "train", "method": "weight average (model soup)",
+    training = {"dataset": "FER2013", "train_split": "train+val" if trained_on_val else "train", "method": "weight average (model soup)",
                 "selected_by": "greedy soup on val accuracy" if greedy else "none (uniform soup)",
                 "batch_norm_statistics": "recomputed on un-augmented train faces" if recompute_statistics
                 else "mean of the models'",
@@ -133,8 +145,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fer-soup: {error}", file=sys.stderr)
         return 2
     save_model(args.out, soup, replace(spec, training={**spec.training, "data_file": args.data.name}))
+    held_out = " (trained on)" if spec.training["train_split"] != "train" else ""
     print(f"soup of {len(spec.training['kept'])} of {len(args.models)} models: val accuracy "
-          f"{spec.training['val_accuracy']:.4f}; written to {args.out}")
+          f"{spec.training['val_accuracy']:.4f}{held_out}; written to {args.out}")
     return 0
 
 
