@@ -16,6 +16,7 @@ from importlib import metadata
 from pathlib import Path
 
 from bench import action_units, emotion, graph, offline, smoothing, stability, stages, tracking
+from fer_perception.hardware import cpu_description
 
 SECTIONS = {"stages": stages.run, "tracking": tracking.run, "action_units": action_units.run,
             "emotion": emotion.run, "offline": offline.run, "smoothing": smoothing.run, "graph": graph.run, "stability": stability.run}
@@ -24,8 +25,7 @@ PACKAGES = ("ros-rclpy", "mediapipe", "torch", "numpy", "opencv-contrib-python",
 
 
 def machine() -> dict:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
+    cpu = cpu_description()
     versions = {}
     for name in PACKAGES:
         try:

@@ -10,6 +10,8 @@ import torch
 
 from conftest import assert_stem_statistics_are_those_of_the_train_faces
 from fer_perception.emotion.checkpoint import load_model
+from fer_perception.emotion.dataset import load_npz
+from fer_perception.emotion.network import build_network
 from fer_perception.emotion import train
 from fer_perception.emotion.train import TeacherEnsemble, distillation_loss, main, parse_args
 
@@ -132,6 +134,26 @@ def test_fine_tuning_records_its_lineage(small_fer: Path, tmp_path: Path) -> Non
     with pytest.raises(SystemExit, match="not fer_resnet"):
         main(["--data", str(small_fer), "--out", str(tmp_path / "wide"), "--epochs", "1", "--init", str(base),
               "--widths", "8", "16", "32", "64"])
+
+
+def test_a_deeper_network_starts_as_the_model_it_is_initialised_from(small_fer: Path, tmp_path: Path) -> None:
+    _train(small_fer, tmp_path / "base", "--stop-after", "1")
+    base = tmp_path / "base" / "best.pt"
+    source, spec = load_model(base)
+    deeper = build_network("fer_resnet", **{**spec.kwargs, "blocks": [1, 2, 2, 1]})
+    assert train._load_initial_weights(deeper, {**spec.kwargs, "blocks": [1, 2, 2, 1]}, base) == spec.training
+    faces = torch.from_numpy(load_npz(small_fer, "val").images[:16]).float().div(255).sub(spec.mean).div(spec.std)
+    with torch.no_grad():
+        torch.testing.assert_close(deeper.eval()(faces[:, None]), source(faces[:, None]), rtol=1e-5, atol=1e-5)
+    assert len(deeper.layer2) == len(deeper.layer3) == 2
+
+    assert main(["--data", str(small_fer), "--out", str(tmp_path / "deeper"), "--epochs", "1", "--batch-size", "64",
+                 "--blocks", "1", "2", "2", "1", "--init", str(base), "--lr", "0.01"]) == 0
+    tuned, tuned_spec = load_model(tmp_path / "deeper" / "best.pt")
+    assert tuned_spec.kwargs["blocks"] == [1, 2, 2, 1] and tuned_spec.training["initialised_from"] == spec.training
+    with pytest.raises(SystemExit, match="fewer blocks"):
+        main(["--data", str(small_fer), "--out", str(tmp_path / "shallower"), "--epochs", "1",
+              "--init", str(tmp_path / "deeper" / "best.pt")])
 
 
 def test_distillation_loss_is_the_scaled_kl_of_softened_predictions() -> None:

@@ -64,6 +64,7 @@ from fer_perception.emotion.evaluate import (classification_metrics, network_acc
                                              predict_probabilities)
 from fer_perception.emotion.labels import EMOTIONS, canonical_label
 from fer_perception.emotion.network import build_network
+from fer_perception.hardware import cpu_description
 from fer_perception.paths import data_dir
 
 ARCHITECTURE = "fer_resnet"
@@ -94,7 +95,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--blocks", type=int, nargs=4, default=[1, 1, 1, 1])
     parser.add_argument("--dropout", type=float, default=0.2)
     parser.add_argument("--init", type=Path, default=None,
-                        help="start from the weights of this model file (same architecture), e.g. to fine-tune")
+                        help="start from the weights of this model file (same architecture; --blocks may add "
+                             "blocks, which start as identities), e.g. to fine-tune")
     parser.add_argument("--teacher", type=Path, nargs="+", default=None, metavar="MODEL",
                         help="distil from this model file (any architecture with the same labels and input), or "
                              "from the mean logits of several: the loss adds the softened predictions on the same "
@@ -190,16 +192,26 @@ def scaled_augmentation(strength: float, erase_probability: float) -> Augmentati
                    contrast=base.contrast * strength, erase_probability=erase_probability)
 
 
+def _deepens(source: dict[str, Any], target: dict[str, Any]) -> bool:
+    """Whether ``target``'s network is ``source``'s with the same widths and at least as many blocks per stage."""
+    return ({**source, "blocks": target["blocks"]} == target
+            and all(have <= want for have, want in zip(source["blocks"], target["blocks"])))
+
+
 def _load_initial_weights(network: nn.Module, kwargs: dict[str, Any], path: Path) -> dict[str, Any]:
-    """Copy the weights of model file ``path`` into ``network`` (same architecture and arguments required);
-    returns that model's training metadata, so a fine-tuned model records its whole lineage."""
+    """Copy the weights of model file ``path`` into ``network`` (same architecture and arguments, except that
+    ``network`` may have more blocks per stage); returns that model's training metadata, so a fine-tuned model
+    records its whole lineage. Blocks the file lacks keep their identity initialisation (last BatchNorm scale
+    zero), so a deepened network starts out computing exactly the file's function (Net2DeeperNet, Chen et al.,
+    2016) and the fine-tune can put the new capacity to use without first undoing a random start."""
     try:
         source, spec = load_model(path)
     except ModelLoadError as error:
         raise SystemExit(f"--init: {error}") from error
-    if spec.architecture != ARCHITECTURE or spec.kwargs != kwargs:
-        raise SystemExit(f"--init: {path} is {spec.architecture} {spec.kwargs}, not {ARCHITECTURE} {kwargs}")
-    network.load_state_dict(source.state_dict())
+    if spec.architecture != ARCHITECTURE or not _deepens(spec.kwargs, kwargs):
+        raise SystemExit(f"--init: {path} is {spec.architecture} {spec.kwargs}, not {ARCHITECTURE} {kwargs} "
+                         "(or that with fewer blocks per stage)")
+    network.load_state_dict(source.state_dict(), strict=False)
     return spec.training
 
 
@@ -401,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
     targets = {split: splits[split].labels for split in ("val", "test")}
     report = {"config": config, "training_splits": list(training_splits), "best_epoch": best["epoch"],
               "epochs": args.epochs, "train_time_s": elapsed,
-              "hardware": {"machine": platform.machine(), "processor": platform.processor(),
+              "hardware": {"machine": platform.machine(), "processor": cpu_description(),
                            "torch_threads": args.threads, "torch": torch.__version__},
               **_final_report(out / BEST_FILE, faces, targets), "history": history}
     (out / REPORT_FILE).write_text(json.dumps(report, indent=2))
