@@ -16,7 +16,7 @@ def cpu_description() -> str:
         lines = Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:
         return platform.processor()
-    fields = {}
+    fields: dict[str, str] = {}
     for line in lines:
         key, _, value = line.partition(":")
         fields.setdefault(key.strip(), value.strip())

@@ -110,7 +110,8 @@ def make_soup(paths: list[Path], train: FaceSet, val: FaceSet, greedy: bool, rec
             if score >= best:
                 kept, best = kept + [index], score
     soup = soup_of(kept)
-    training = {"dataset": "FER2013", "train_split": "train+val" if trained_on_val else "train", "method": "weight average (model soup)",
+    training = {"dataset": "FER2013", "train_split": "train+val" if trained_on_val else "train",
+                "method": "weight average (model soup)",
                 "selected_by": "greedy soup on val accuracy" if greedy else "none (uniform soup)",
                 "batch_norm_statistics": "recomputed on un-augmented train faces" if recompute_statistics
                 else "mean of the models'",
