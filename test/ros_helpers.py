@@ -75,6 +75,25 @@ def publish_clip(publisher, frames, start_ns: int, fps: float, frame_id: str, sp
     return sent
 
 
+def publish_paced(publisher, frames, start_ns: int, fps: float, frame_id: str, spin, arrived,
+                  start_timeout_s: float = 60.0, timeout_s: float = 10.0) -> list[int]:
+    """Publish BGR ``frames`` one at a time, each once ``arrived(stamp_ns)`` holds for the one before, with stamps
+    from ``start_ns`` at ``fps``; return the stamps sent. The graph then skips no frame however slow the machine
+    (skipping under load is the live graph's design, and how much it skips is a benchmark figure, not a test
+    result); the first frame may take ``start_timeout_s``, since the models warm up on it."""
+    from fer_perception.nodes.messages import bgr8_image_msg, ns_to_stamp
+    from std_msgs.msg import Header
+
+    sent = []
+    for index, frame in enumerate(frames):
+        stamp_ns = start_ns + round(index * 1e9 / fps)
+        publisher.publish(bgr8_image_msg(frame, Header(stamp=ns_to_stamp(stamp_ns), frame_id=frame_id)))
+        sent.append(stamp_ns)
+        assert wait_until(lambda: arrived(stamp_ns), start_timeout_s if index == 0 else timeout_s, spin), \
+            f"frame {index} (stamp {stamp_ns}) did not come through"
+    return sent
+
+
 class Client:
     """A test node in ``context`` with its own executor; :meth:`spin` handles what has arrived."""
 

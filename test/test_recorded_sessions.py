@@ -14,14 +14,14 @@ from conftest import media_path
 from fer_perception.graph import graph_topics, load_graph
 from fer_perception.nodes.bag_record import BagRecordNode
 from fer_perception.nodes.bag_replay import BagReplayNode
-from fer_perception.nodes.messages import bgr8_image_msg, ns_to_stamp, stamp_to_ns
+from fer_perception.nodes.messages import ns_to_stamp, stamp_to_ns
 from fer_perception.nodes.qos import SENSOR_QOS, reliable
 from fer_perception.nodes.runtime import NodeGroup
 from fer_perception.offline.analysis import Analyzer
 from fer_perception.offline.bags import typestore
 from fer_perception.offline.inputs import InputFrame
 from fer_perception.runner import start_graph
-from ros_helpers import Client, publish_clip, wait_until
+from ros_helpers import Client, publish_clip, publish_paced, wait_until
 
 FRAMES = 24
 
@@ -118,9 +118,8 @@ def test_the_live_graph_gives_what_the_offline_analyser_gives(ros_context):
     try:
         assert wait_until(lambda: publisher.get_subscription_count() >= 1
                           and client.node.count_subscribers("/fer/face_crops") >= 1, 20.0, client.spin)
-        for frame, stamp in zip(frames, stamps):  # one frame at a time, so the live graph skips none
-            publisher.publish(bgr8_image_msg(frame, Header(stamp=ns_to_stamp(stamp), frame_id="camera")))
-            assert wait_until(lambda: live and stamp_to_ns(live[-1].header.stamp) == stamp, 10.0, client.spin)
+        assert publish_paced(publisher, frames, stamps[0], fps, "camera", client.spin,
+                             lambda stamp: live and stamp_to_ns(live[-1].header.stamp) == stamp) == stamps
     finally:
         group.shutdown()
         client.close()
