@@ -140,8 +140,9 @@ def test_a_deeper_network_starts_as_the_model_it_is_initialised_from(small_fer: 
     _train(small_fer, tmp_path / "base", "--stop-after", "1")
     base = tmp_path / "base" / "best.pt"
     source, spec = load_model(base)
-    deeper = build_network("fer_resnet", **{**spec.kwargs, "blocks": [1, 2, 2, 1]})
-    assert train._load_initial_weights(deeper, {**spec.kwargs, "blocks": [1, 2, 2, 1]}, base) == spec.training
+    deeper_kwargs = {**spec.kwargs, "blocks": [1, 2, 2, 1]}
+    deeper = build_network("fer_resnet", **deeper_kwargs)
+    assert train._load_initial_weights(deeper, deeper_kwargs, base) == spec.training
     faces = torch.from_numpy(load_npz(small_fer, "val").images[:16]).float().div(255).sub(spec.mean).div(spec.std)
     with torch.no_grad():
         torch.testing.assert_close(deeper.eval()(faces[:, None]), source(faces[:, None]), rtol=1e-5, atol=1e-5)

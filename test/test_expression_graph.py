@@ -9,7 +9,7 @@ from fer_perception.graph import load_graph
 from fer_perception.nodes.messages import stamp_to_ns
 from fer_perception.nodes.qos import SENSOR_QOS, reliable
 from fer_perception.runner import start_graph
-from ros_helpers import Client, publish_paced, wait_until
+from ros_helpers import Client, publish_clip, wait_until
 from test_graph import read_frames
 
 IMAGE_TOPIC = "/fer_test/expression_graph/image"
@@ -36,8 +36,11 @@ def test_a_face_appearing_in_a_clip_gives_expressions_and_closed_events(ros_cont
     spin = client.spin
     try:
         assert wait_until(lambda: publisher.get_subscription_count() > 0, 20.0, spin)
-        sent = publish_paced(publisher, read_frames("noface_face.mov"), 2_000_000_000_000, 26.0, "fer_test_camera",
-                             spin, lambda stamp: expressions and stamp_to_ns(expressions[-1].header.stamp) == stamp)
+        def arrived(stamp: int) -> bool:
+            return bool(expressions) and stamp_to_ns(expressions[-1].header.stamp) == stamp
+
+        sent = publish_clip(publisher, read_frames("noface_face.mov"), 2_000_000_000_000, 26.0, "fer_test_camera",
+                            spin, arrived=arrived)
         wait_until(lambda: diagnostics, 2.0, spin)
     finally:
         group.shutdown()

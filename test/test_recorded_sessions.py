@@ -21,7 +21,7 @@ from fer_perception.offline.analysis import Analyzer
 from fer_perception.offline.bags import typestore
 from fer_perception.offline.inputs import InputFrame
 from fer_perception.runner import start_graph
-from ros_helpers import Client, publish_clip, publish_paced, wait_until
+from ros_helpers import Client, publish_clip, wait_until
 
 FRAMES = 24
 
@@ -118,8 +118,8 @@ def test_the_live_graph_gives_what_the_offline_analyser_gives(ros_context):
     try:
         assert wait_until(lambda: publisher.get_subscription_count() >= 1
                           and client.node.count_subscribers("/fer/face_crops") >= 1, 20.0, client.spin)
-        assert publish_paced(publisher, frames, stamps[0], fps, "camera", client.spin,
-                             lambda stamp: live and stamp_to_ns(live[-1].header.stamp) == stamp) == stamps
+        assert publish_clip(publisher, frames, stamps[0], fps, "camera", client.spin,
+                            arrived=lambda stamp: live and stamp_to_ns(live[-1].header.stamp) == stamp) == stamps
     finally:
         group.shutdown()
         client.close()
