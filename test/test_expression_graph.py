@@ -36,6 +36,7 @@ def test_a_face_appearing_in_a_clip_gives_expressions_and_closed_events(ros_cont
     spin = client.spin
     try:
         assert wait_until(lambda: publisher.get_subscription_count() > 0, 20.0, spin)
+
         def arrived(stamp: int) -> bool:
             return bool(expressions) and stamp_to_ns(expressions[-1].header.stamp) == stamp
 
