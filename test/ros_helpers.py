@@ -61,6 +61,20 @@ def wait_until(predicate: Callable[[], bool], timeout: float, spin: Callable[[],
     return predicate()
 
 
+def await_subscribers(publishers, spin: Callable[[], None], timeout: float = 20.0) -> bool:
+    """Spin until every publisher counts a subscriber, then the nodes' settle time more; whether they all did.
+
+    Matching is asymmetric (see :mod:`fer_perception.nodes.discovery`): without the settle time a best-effort
+    subscriber can drop the first message.
+    """
+    from fer_perception.nodes.discovery import SUBSCRIBER_SETTLE_PARAM
+
+    if not wait_until(lambda: all(p.get_subscription_count() > 0 for p in publishers), timeout, spin):
+        return False
+    wait_until(lambda: False, SUBSCRIBER_SETTLE_PARAM.default, spin)
+    return True
+
+
 def publish_clip(publisher, frames, start_ns: int, fps: float, frame_id: str, spin, arrived=None,
                  start_timeout_s: float = 60.0, timeout_s: float = 10.0) -> list[int]:
     """Publish BGR ``frames`` with stamps from ``start_ns`` at ``fps``; return the stamps sent.

@@ -9,7 +9,7 @@ from fer_perception.graph import load_graph
 from fer_perception.nodes.messages import stamp_to_ns
 from fer_perception.nodes.qos import SENSOR_QOS, reliable
 from fer_perception.runner import start_graph
-from ros_helpers import Client, publish_clip, wait_until
+from ros_helpers import Client, await_subscribers, publish_clip, wait_until
 from test_graph import read_frames
 
 IMAGE_TOPIC = "/fer_test/expression_graph/image"
@@ -35,7 +35,7 @@ def test_a_face_appearing_in_a_clip_gives_expressions_and_closed_events(ros_cont
     publisher = node.create_publisher(Image, IMAGE_TOPIC, SENSOR_QOS)
     spin = client.spin
     try:
-        assert wait_until(lambda: publisher.get_subscription_count() > 0, 20.0, spin)
+        assert await_subscribers([publisher], spin)
 
         def arrived(stamp: int) -> bool:
             return bool(expressions) and stamp_to_ns(expressions[-1].header.stamp) == stamp

@@ -9,6 +9,7 @@ import rclpy
 from fer_msgs.msg import FaceCrops, Faces
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
+from rclpy.publisher import Publisher
 from sensor_msgs.msg import CompressedImage, Image
 
 from conftest import media_path
@@ -16,7 +17,7 @@ from fer_perception.image_codec import SUPPORTED_ENCODINGS, encode_image
 from fer_perception.nodes.face_detection_node import FaceDetectionNode
 from fer_perception.nodes.messages import ns_to_stamp, stamp_to_ns
 from fer_perception.nodes.qos import SENSOR_QOS, reliable
-from ros_helpers import wait_until
+from ros_helpers import await_subscribers, wait_until
 
 
 class Harness:
@@ -38,6 +39,7 @@ class Harness:
         self.executor.add_node(self.node)
         self.executor.add_node(self.client)
         self.stamp = 1_000_000_000
+        self.matched: set[Publisher] = set()
 
     def spin(self) -> None:
         self.executor.spin_once(timeout_sec=0.01)
@@ -50,7 +52,9 @@ class Harness:
         self.stamp += 100_000_000
         msg.header.stamp = ns_to_stamp(self.stamp)
         msg.header.frame_id = "fer_test_cam"
-        assert wait_until(lambda: publisher.get_subscription_count() > 0, 10.0, self.spin)
+        if publisher not in self.matched:
+            assert await_subscribers([publisher], self.spin)
+            self.matched.add(publisher)
         publisher.publish(msg)
         stamp = self.stamp
         if not wait_result:

@@ -20,7 +20,7 @@ from fer_perception.nodes.messages import stamp_to_ns
 from fer_perception.nodes import runtime
 from fer_perception.nodes.qos import SENSOR_QOS, reliable
 from fer_perception.runner import start_graph
-from ros_helpers import Client, publish_clip, wait_until
+from ros_helpers import Client, await_subscribers, publish_clip, wait_until
 
 IMAGE_TOPIC = "/fer_test/image"
 
@@ -47,7 +47,7 @@ def test_graph_processes_real_frames_and_shuts_down_cleanly(ros_context):
     publisher = client.node.create_publisher(Image, IMAGE_TOPIC, SENSOR_QOS)
     spin = client.spin
     try:
-        assert wait_until(lambda: publisher.get_subscription_count() > 0, 20.0, spin), "the graph never subscribed"
+        assert await_subscribers([publisher], spin), "the graph never subscribed"
         sent_stamps = publish_clip(publisher, read_frames("single_face.mp4"), 1_000_000_000_000, 30.0,
                                    "fer_test_camera", spin)
         wait_until(lambda: faces and stamp_to_ns(faces[-1].header.stamp) == sent_stamps[-1], 10.0, spin)

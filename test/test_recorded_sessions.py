@@ -21,7 +21,7 @@ from fer_perception.offline.analysis import Analyzer
 from fer_perception.offline.bags import typestore
 from fer_perception.offline.inputs import InputFrame
 from fer_perception.runner import start_graph
-from ros_helpers import Client, publish_clip, wait_until
+from ros_helpers import Client, await_subscribers, publish_clip, wait_until
 
 FRAMES = 24
 
@@ -77,8 +77,7 @@ def test_record_writes_images_and_results_that_read_back(tmp_path, ros_context):
                                                                  Parameter("results", value=True)],
                              cli_args=["--ros-args", "-r", "image:=/fer_test/record/image"])
         group.spin_in_thread()
-        assert wait_until(lambda: images.get_subscription_count() > 0 and events.get_subscription_count() > 0,
-                          10.0, client.spin)
+        assert await_subscribers([images, events], client.spin)
         sent = publish_clip(images, frames[:FRAMES], 5 * NS, fps, "recorded_camera", client.spin)
         for index in range(3):
             event = Event(event_id=index, face_id="f0", kind=Event.KIND_BLINK, phase=Event.INSTANT)
@@ -116,8 +115,8 @@ def test_the_live_graph_gives_what_the_offline_analyser_gives(ros_context):
     publisher = client.node.create_publisher(Image, image_topic, SENSOR_QOS)
     stamps = [1_000 * NS + round(i * NS / fps) for i in range(len(frames))]
     try:
-        assert wait_until(lambda: publisher.get_subscription_count() >= 1
-                          and client.node.count_subscribers("/fer/face_crops") >= 1, 20.0, client.spin)
+        assert await_subscribers([publisher], client.spin)
+        assert wait_until(lambda: client.node.count_subscribers("/fer/face_crops") >= 1, 20.0, client.spin)
         assert publish_clip(publisher, frames, stamps[0], fps, "camera", client.spin,
                             arrived=lambda stamp: live and stamp_to_ns(live[-1].header.stamp) == stamp) == stamps
     finally:

@@ -19,6 +19,7 @@ from rclpy.parameter import Parameter
 from rclpy.publisher import Publisher
 from rosgraph_msgs.msg import Clock
 
+from fer_perception.nodes.discovery import SUBSCRIBER_SETTLE_PARAM, wait_for_subscribers
 from fer_perception.nodes.messages import ns_to_stamp
 from fer_perception.nodes.parameters import Param, declare_parameters
 from fer_perception.nodes.qos import IMAGE_PUBLISHER_QOS, reliable
@@ -35,6 +36,7 @@ PARAMS = [
     Param("clock", True, "Publish /clock with the bag time.", read_only=True),
     Param("wait_for_subscribers", True, "Start playing once every topic has a subscriber (none of the first "
           "messages is lost while the graph discovers the player).", read_only=True),
+    SUBSCRIBER_SETTLE_PARAM,
     Param("clock_rate", 40.0, "Hz of /clock while waiting between messages.", min=1.0, max=1000.0, read_only=True),
 ]
 
@@ -78,7 +80,8 @@ class BagReplayNode(Node):
     def _play(self) -> None:
         try:
             if self.config["wait_for_subscribers"]:
-                self._wait_for_subscribers()
+                wait_for_subscribers(list(self.publishers_by_topic.values()), self.config["subscriber_settle"],
+                                     self._stop, self.get_logger().info)
             while not self._stop.is_set():
                 self._play_once()
                 if not self.config["loop"]:
@@ -89,13 +92,6 @@ class BagReplayNode(Node):
             self.bag.close()
             self.get_logger().info(f"replay ended after {self.published} messages")
             self.finished.set()
-
-    def _wait_for_subscribers(self) -> None:
-        waiting = [p for p in self.publishers_by_topic.values() if p.get_subscription_count() == 0]
-        if waiting:
-            self.get_logger().info(f"waiting for subscribers on {', '.join(p.topic_name for p in waiting)}")
-        while waiting and not self._stop.wait(0.01):
-            waiting = [p for p in waiting if p.get_subscription_count() == 0]
 
     def _play_once(self) -> None:
         rate = self.config["rate"]

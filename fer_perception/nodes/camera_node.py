@@ -18,6 +18,7 @@ from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
+from fer_perception.nodes.discovery import SUBSCRIBER_SETTLE_PARAM, wait_for_subscribers
 from fer_perception.nodes.messages import bgr8_image_msg
 from fer_perception.nodes.parameters import Param, declare_parameters
 from fer_perception.nodes.qos import IMAGE_PUBLISHER_QOS, reliable
@@ -43,6 +44,7 @@ PARAMS = [
           read_only=True),
     Param("wait_for_subscribers", False, "Hold the first frame until the image topic has a subscriber "
           "(tests, replay: no frame is published into the void).", read_only=True),
+    SUBSCRIBER_SETTLE_PARAM,
 ]
 
 
@@ -98,9 +100,9 @@ class CameraNode(Node):
             self.finished.set()
 
     def _stream(self) -> None:
-        if self.config["wait_for_subscribers"]:
-            while not self._stop.is_set() and self.image_pub.get_subscription_count() == 0:
-                self._stop.wait(0.01)
+        if self.config["wait_for_subscribers"] and not wait_for_subscribers(
+                [self.image_pub], self.config["subscriber_settle"], self._stop, self.get_logger().info):
+            return
         media_offset = 0.0
         next_due = float("-inf")
         while not self._stop.is_set():
