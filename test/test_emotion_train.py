@@ -36,7 +36,8 @@ def test_resume_continues_like_an_uninterrupted_run(small_fer: Path, tmp_path: P
     _train(small_fer, tmp_path / "split", "--stop-after", "1", *average)
     assert not (tmp_path / "split" / "report.json").exists()
     _train(small_fer, tmp_path / "split", "--resume", *average)
-    assert "resuming at epoch 2/2" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "resuming at epoch 2/2" in out and "val: accuracy" in out and "test: accuracy" not in out
 
     whole = torch.load(tmp_path / "whole" / "last.pt", weights_only=True)
     split = torch.load(tmp_path / "split" / "last.pt", weights_only=True)
@@ -49,7 +50,8 @@ def test_resume_continues_like_an_uninterrupted_run(small_fer: Path, tmp_path: P
     report = json.loads((tmp_path / "split" / "report.json").read_text())
     assert report == {**json.loads((tmp_path / "whole" / "report.json").read_text()),
                       "train_time_s": report["train_time_s"]}
-    for key in ("val", "val_tta", "test", "test_tta"):
+    assert "test" not in report and "test_tta" not in report  # scored only with --score-test
+    for key in ("val", "val_tta"):
         assert report[key]["count"] == 64
         assert set(report[key]) >= {"accuracy", "macro_f1", "recall", "confusion"}
     network, spec = load_model(tmp_path / "split" / "best.pt")
@@ -101,9 +103,17 @@ def test_bfloat16_autocast_defaults_to_what_the_cpu_computes_natively(monkeypatc
     assert parse_args(["--no-bf16"]).bf16 is False
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error where torch sees no GPU")
+def test_cuda_without_a_gpu_is_a_clear_error_and_auto_trains_on_the_cpu(capsys) -> None:
+    with pytest.raises(SystemExit):
+        parse_args(["--device", "cuda"])
+    assert "--device cuda: this torch" in capsys.readouterr().err
+    assert parse_args([]).device == "cpu"
+
+
 def test_train_on_val_trains_on_both_splits_and_saves_the_last_epoch(small_fer: Path, tmp_path: Path,
                                                                     capsys) -> None:
-    _train(small_fer, tmp_path, "--train-on-val")
+    _train(small_fer, tmp_path, "--train-on-val", "--score-test")
     state = torch.load(tmp_path / "last.pt", weights_only=True)
     assert state["scheduler"]["last_epoch"] == 2 * (256 + 64) // 64  # steps over train + val faces
     _, spec = load_model(tmp_path / "best.pt")
@@ -111,6 +121,7 @@ def test_train_on_val_trains_on_both_splits_and_saves_the_last_epoch(small_fer: 
     assert spec.training["selected_by"] == "last epoch (val is trained on)"
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["training_splits"] == ["train", "val"] and report["best_epoch"] == 2
+    assert report["test"]["count"] == report["test_tta"]["count"] == 64
     out = capsys.readouterr().out
     assert "val: accuracy" in out and out.count("(trained on)") == 2 + 2  # two epochs' lines, val and val_tta
     test_line = next(line for line in out.splitlines() if line.startswith("test: accuracy"))

@@ -30,12 +30,14 @@ Classify = Callable[[np.ndarray], np.ndarray]
 
 
 def network_probabilities(network: nn.Module, mean: float, std: float) -> Classify:
-    """A torch network (in eval mode) with its input normalisation as a :data:`Classify`."""
+    """A torch network (in eval mode, on any device) with its input normalisation as a :data:`Classify`."""
     network.eval()
+    device = next(network.parameters()).device
 
     def classify(faces: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            return torch.softmax(network(normalise(torch.from_numpy(faces), mean, std)), dim=1).numpy()
+            inputs = normalise(torch.from_numpy(faces), mean, std).to(device)
+            return torch.softmax(network(inputs), dim=1).cpu().numpy()
     return classify
 
 

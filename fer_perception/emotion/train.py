@@ -10,10 +10,14 @@ AVX-512 BF16 CPUs; emulated on AVX2-only CPUs it is 10-20x slower than
 float32, so it is off there by default), augmentation in the training
 process, and a checkpoint after every epoch (model, optimizer,
 scheduler, RNG states, best-val so far; written atomically) so ``--resume``
-continues exactly where an interrupted run stopped. Outputs in ``--out``:
-``last.pt`` (resume state), ``best.pt`` (best-by-val model in the shipped
-format), ``report.json`` (val/test accuracy, with and without flip TTA,
-per-class recall, macro-F1, confusion matrices, history).
+continues exactly where an interrupted run stopped. ``--device cuda`` (the
+default where torch sees a GPU) trains the same recipe on a GPU; the
+augmentation stays on the CPU, so its random stream is the same on both.
+Outputs in ``--out``: ``last.pt`` (resume state), ``best.pt`` (best-by-val
+model in the shipped format), ``report.json`` (val accuracy, with and without
+flip TTA, per-class recall, macro-F1, confusion matrices, history). Test is
+scored only with ``--score-test``: runs are compared on val alone, and test is
+scored once, with ``fer-evaluate``, on the model that is shipped.
 
 ``--teacher MODEL`` adds knowledge distillation (Hinton et al., 2015): the
 frozen teacher classifies the same augmented batch and the loss mixes the
@@ -71,7 +75,7 @@ ARCHITECTURE = "fer_resnet"
 RESUME_FILE = "last.pt"
 BEST_FILE = "best.pt"
 REPORT_FILE = "report.json"
-RESUME_IGNORED = ("resume", "stop_after", "threads", "out")
+RESUME_IGNORED = ("resume", "stop_after", "threads", "out", "device", "score_test")
 """Arguments that may differ between a run and its resumption; all others must match."""
 
 
@@ -121,13 +125,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--train-on-val", action="store_true",
                         help="train on train + val and save the last epoch (a refit of a recipe chosen by val; "
                              "val accuracy is then not held out)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                        help="train on a GPU (cuda) or the CPU; auto: cuda where torch sees one (default: %(default)s)")
+    parser.add_argument("--score-test", action="store_true",
+                        help="also score the selected model on test in the final report (off by default: compare "
+                             "runs on val, and score test once, with fer-evaluate, on the model that is shipped)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default: %(default)s)")
     parser.add_argument("--resume", action="store_true", help=f"continue from OUT/{RESUME_FILE}")
     parser.add_argument("--stop-after", type=int, default=0, help="stop after this many epochs in this invocation (0: run to the end)")
     args = parser.parse_args(argv)
+    if args.device == "auto":
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    elif args.device == "cuda" and not torch.cuda.is_available():
+        parser.error(f"--device cuda: this torch ({torch.__version__}) sees no CUDA device")
     if args.bf16 is None:
-        args.bf16 = cpu_has_bfloat16()
+        args.bf16 = torch.cuda.is_bf16_supported() if args.device == "cuda" else cpu_has_bfloat16()
     if not 0.0 <= args.distill_weight <= 1.0 or args.distill_temperature <= 0.0:
         parser.error("--distill-weight must lie in [0, 1] and --distill-temperature be positive")
     if args.teacher_flip and args.teacher is None:
@@ -174,7 +187,7 @@ def recompute_batch_norm(network: nn.Module, images: torch.Tensor, mean: float, 
     images = images[::max(1, len(images) // most_faces)]
     batches = (normalise(images[start:start + batch_size], mean, std)
                for start in range(0, len(images), batch_size))
-    update_bn(batches, network)
+    update_bn(batches, network, device=next(network.parameters()).device)
     network.eval()
 
 
@@ -268,9 +281,9 @@ def _train_epoch(network: nn.Module, optimizer: torch.optim.Optimizer, scheduler
     with tqdm(total=batches, desc=description, unit="batch", mininterval=10.0, file=sys.stderr) as progress:
         for batch_index in range(batches):
             chosen = order[batch_index * args.batch_size:(batch_index + 1) * args.batch_size]
-            inputs = ((augmentation(images[chosen], generator) - mean) / std).unsqueeze(1)
-            targets = labels[chosen]
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+            inputs = ((augmentation(images[chosen], generator) - mean) / std).unsqueeze(1).to(args.device)
+            targets = labels[chosen].to(args.device)
+            with torch.autocast(args.device, dtype=torch.bfloat16, enabled=args.bf16):
                 logits = network(inputs)
                 loss = loss_fn(logits.float(), targets)
                 if teacher is not None:
@@ -303,10 +316,10 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
 
 
 def _final_report(best_path: Path, faces: dict[str, np.ndarray], targets: dict[str, np.ndarray]) -> dict[str, Any]:
-    """Val and test metrics of the selected model, without and with flip TTA."""
+    """Metrics of the selected model on each split of ``faces``, without and with flip TTA."""
     network, spec = load_model(best_path)
     report: dict[str, Any] = {}
-    for split in ("val", "test"):
+    for split in faces:
         for tta in (False, True):
             probabilities = predict_probabilities(network_probabilities(network, spec.mean, spec.std), faces[split],
                                                   tta=tta)
@@ -321,8 +334,9 @@ def main(argv: list[str] | None = None) -> int:
     config = training_config(args)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
+    scored_splits = ("val", "test") if args.score_test else ("val",)
     try:
-        splits = {split: load_npz(args.data, split) for split in ("train", "val", "test")}
+        splits = {split: load_npz(args.data, split) for split in ("train", *scored_splits)}
     except DatasetError as error:
         raise SystemExit(str(error)) from error
     _check_classes(splits["train"].classes, args.data)
@@ -337,9 +351,11 @@ def main(argv: list[str] | None = None) -> int:
               "blocks": list(args.blocks), "dropout": args.dropout}
     network = build_network(ARCHITECTURE, **kwargs)
     lineage = {} if args.init is None else {"initialised_from": _load_initial_weights(network, kwargs, args.init)}
+    network.to(args.device)
     teacher = None
     if args.teacher is not None:
         teacher, lineage["distilled_from"] = _load_teachers(args.teacher, mean, std)
+        teacher.to(args.device)
     optimizer = torch.optim.SGD(network.parameters(), lr=args.lr, momentum=args.momentum,
                                 weight_decay=args.weight_decay, nesterov=True)
     steps_per_epoch = max(1, len(train_images) // args.batch_size)
@@ -353,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
         average = AveragedModel(network)
     selected = network if average is None else average.module  # the weights that are validated and saved
     weights = class_weights(train_labels.numpy(), len(EMOTIONS), args.class_weight_power)
-    loss_fn = nn.CrossEntropyLoss(weight=weights, label_smoothing=args.label_smoothing)
+    loss_fn = nn.CrossEntropyLoss(weight=weights, label_smoothing=args.label_smoothing).to(args.device)
 
     start_epoch, best, history, elapsed = 1, {"epoch": 0, "val_accuracy": -1.0}, [], 0.0
     if args.resume:
@@ -368,6 +384,8 @@ def main(argv: list[str] | None = None) -> int:
         if average is not None:
             average.load_state_dict(state["average"])
         torch.set_rng_state(state["torch_rng"])
+        if "cuda_rng" in state and args.device == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"])
         generator.set_state(state["augment_rng"])
         start_epoch, best, history, elapsed = state["epoch"] + 1, state["best"], state["history"], state["elapsed_s"]
         print(f"resuming at epoch {start_epoch}/{args.epochs} (best val {best['val_accuracy']:.4f} "
@@ -397,6 +415,7 @@ def main(argv: list[str] | None = None) -> int:
         atomic_save({"config": config, "epoch": epoch, "model": network.state_dict(),
                      "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                      "torch_rng": torch.get_rng_state(), "augment_rng": generator.get_state(),
+                     **({"cuda_rng": torch.cuda.get_rng_state()} if args.device == "cuda" else {}),
                      "best": best, "history": history, "elapsed_s": elapsed,
                      **({} if average is None else {"average": average.state_dict()})}, out / RESUME_FILE)
         remaining = (args.epochs - epoch) * elapsed / epoch
@@ -409,15 +428,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"stopping after {run_epochs} epochs; continue with --resume", flush=True)
             return 0
 
-    faces = {split: splits[split].images for split in ("val", "test")}
-    targets = {split: splits[split].labels for split in ("val", "test")}
+    faces = {split: splits[split].images for split in scored_splits}
+    targets = {split: splits[split].labels for split in scored_splits}
     report = {"config": config, "training_splits": list(training_splits), "best_epoch": best["epoch"],
               "epochs": args.epochs, "train_time_s": elapsed,
               "hardware": {"machine": platform.machine(), "processor": cpu_description(),
-                           "torch_threads": args.threads, "torch": torch.__version__},
+                           "torch_threads": args.threads, "torch": torch.__version__, "device": args.device,
+                           **({"gpu": torch.cuda.get_device_name()} if args.device == "cuda" else {})},
               **_final_report(out / BEST_FILE, faces, targets), "history": history}
     (out / REPORT_FILE).write_text(json.dumps(report, indent=2))
-    for key in ("val", "val_tta", "test", "test_tta"):
+    for key in (name for split in scored_splits for name in (split, f"{split}_tta")):
         trained_on = " (trained on)" if key.split("_")[0] in training_splits else ""
         print(f"{key}: accuracy {report[key]['accuracy']:.4f}, macro-F1 {report[key]['macro_f1']:.4f}{trained_on}",
               flush=True)
