@@ -53,7 +53,7 @@ def test_publishes_every_frame_of_a_file_then_finishes(ros_context):
         executor.add_node(node)
     try:
         assert spin_until(executor, camera.finished.is_set, 30.0), "the camera never reached the end of the file"
-        spin_until(executor, lambda: len(collector.images) >= 72, 2.0)
+        spin_until(executor, lambda: len(collector.images) >= 72 and len(collector.infos) >= 72, 2.0)
     finally:
         executor.shutdown()
         camera.destroy_node()
