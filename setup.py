@@ -33,6 +33,7 @@ setup(
             "fer-run = fer_perception.runner:main",
             "fer-train-au = fer_perception.au.train_au:main",
             "fer-au-fit = fer_perception.au.fit:main",
+            "fer-au-check = fer_perception.au.check:main",
             "fer-train = fer_perception.emotion.train:main",
             "fer-evaluate = fer_perception.emotion.evaluate:main",
             "fer-quantize = fer_perception.emotion.quantize:main",

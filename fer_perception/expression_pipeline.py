@@ -24,9 +24,10 @@ from fer_perception.emotion.fusion import Circumplex, coarse_to_fine_label, fuse
 from fer_perception.events import EventConfig, FaceEvents
 from fer_perception.paths import config_path
 from fer_perception.smoothing import ExponentialSmoother, FrameAttentionSmoother, LabelHysteresis
-from fer_perception.types import ActionUnits, ExpressionEvent, FaceFrame, TrackedFace
+from fer_perception.types import EMOTION_LABELS, ActionUnits, ExpressionEvent, FaceFrame, TrackedFace
 
 NS = 1_000_000_000
+NEUTRAL = EMOTION_LABELS.index("neutral")
 
 
 class EmotionModel(Protocol):
@@ -154,13 +155,19 @@ class ExpressionPipeline:
                 events.append(state.events.appeared(stamp_ns, face.detection_confidence))
             state.last_confidence, state.last_seen_ns = face.detection_confidence, stamp_ns
             crop = face_crops[index] if face_crops else None
-            units = self.au_estimator.estimate(face.track_id, face.landmarks, face.head_pose, crop)
+            neutral = float(learned[index][NEUTRAL]) if learned is not None else None
+            units = self.au_estimator.estimate(face.track_id, face.landmarks, face.head_pose, crop, stamp_s, neutral)
             expression = self._expression(face, units, learned[index] if learned is not None else None, state,
                                           stamp_s)
             expressions.append(expression)
             events += state.events.update(stamp_ns, expression.emotion_smoothed, expression.au_smoothed,
                                           units.estimated, units)
         return ExpressionFrame(stamp_ns, expressions, events)
+
+    def capture_neutral(self, track_ids: list[str] | None, duration_s: float) -> list[str]:
+        """Take the next ``duration_s`` seconds of these tracks (every current one when None) as each person's
+        neutral face (a robot that asked the person to relax); returns the tracks that will be captured."""
+        return self.au_estimator.capture_neutral(track_ids, duration_s)
 
     def close(self, stamp_ns: int) -> list[ExpressionEvent]:
         """Offsets of every open episode of every track, ended at ``stamp_ns`` (shutdown)."""

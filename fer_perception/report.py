@@ -9,7 +9,7 @@ AU_SMOOTHED_COLUMNS = tuple(f"{column}_smoothed" for column in AU_COLUMNS)
 PROBABILITY_COLUMNS = tuple(f"p_{label}" for label in EMOTION_LABELS)
 PROBABILITY_SMOOTHED_COLUMNS = tuple(f"{column}_smoothed" for column in PROBABILITY_COLUMNS)
 FACE_COLUMNS = ("source", "frame", "time_s", "face_id", "x", "y", "width", "height", "confidence",
-                "yaw", "pitch", "roll", "quality", *AU_COLUMNS, *AU_SMOOTHED_COLUMNS,
+                "yaw", "pitch", "roll", "quality", *AU_COLUMNS, *AU_SMOOTHED_COLUMNS, "au_calibration",
                 "eye_closure_left", "eye_closure_right", "eye_closure_left_smoothed", "eye_closure_right_smoothed",
                 *PROBABILITY_COLUMNS, *PROBABILITY_SMOOTHED_COLUMNS, "label", "label_smoothed", "label_confidence",
                 "valence", "arousal", "valence_smoothed", "arousal_smoothed")
@@ -35,6 +35,7 @@ def face_row(source: str, frame: int, time_s: float, face: TrackedFace,
                                                                expression.au_smoothed, units.estimated):
         if estimated:
             row[raw], row[smoothed] = f"{value:.3f}", f"{value_smoothed:.3f}"
+    row["au_calibration"] = f"{units.calibration:.3f}"
     if units.eyes_estimated:
         row.update(eye_closure_left=f"{units.left_eye_closure:.3f}", eye_closure_right=f"{units.right_eye_closure:.3f}",
                    eye_closure_left_smoothed=f"{expression.eye_closure_smoothed[0]:.3f}",

@@ -105,7 +105,11 @@ class ActionUnits:
     Arrays follow ``AU_NUMBERS``. An AU whose ``estimated`` flag is False was
     not measured in this frame (head turned too far, face too small) and its
     intensity must be ignored, not read as 0. Eye closure is 0 (open) to 1
-    (closed) per eye, the person's own left and right.
+    (closed) per eye, the person's own left and right. ``calibration`` says how
+    far the intensities are read against the person's own neutral face rather
+    than the population's: 0 for the prior alone (a still image, a face just
+    seen), rising as confident neutral frames accumulate, 1 once a neutral
+    face was captured explicitly.
     """
 
     intensity: np.ndarray
@@ -114,6 +118,7 @@ class ActionUnits:
     left_eye_closure: float = 0.0
     right_eye_closure: float = 0.0
     eyes_estimated: bool = False
+    calibration: float = 0.0
 
     def value(self, au: int) -> float | None:
         """Intensity of AU ``au`` (a FACS number), or None when not estimated."""

@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 
 from conftest import data_dir, media_path
-from fer_perception.au.calibration import PersonBaseline
+from fer_perception.au.calibration import CalibrationConfig, PersonBaseline
 from fer_perception.au.dataset_mesh import face_meshes
 from fer_perception.au.estimators import au_estimator_names, create_au_estimator
 from fer_perception.au.features import FEATURE_INDEX, compute_features
+from fer_perception.au.features import LEFT_INNER_BROW, RIGHT_INNER_BROW
 from fer_perception.au.features import LEFT_LOWER_LID, LEFT_UPPER_LID, RIGHT_LOWER_LID, RIGHT_UPPER_LID
 from fer_perception.au.geometry import GeometricAUEstimator, GeometryConfig
 from fer_perception.face.front_end import FaceFrontEnd, FaceFrontEndConfig
@@ -83,43 +84,102 @@ def test_smiling_face_scores_au12_far_above_neutral_faces(smiling_mesh, estimato
     assert smile > np.percentile(neutral_au12, 90) + 1.5, (smile, np.percentile(neutral_au12, 90))
 
 
-def test_closed_eyes_give_closure_and_au43(smiling_mesh, estimator):
+def test_closed_eyes_give_closure_and_au43_but_no_cheek_raise(smiling_mesh, estimator):
     pose = estimate_head_pose(smiling_mesh)
-    baseline = estimator.baseline("f0")
-    for _ in range(200):  # this person's face at rest is this face: calibrated
-        baseline.update(compute_features(smiling_mesh)[0], activity=0.0)
+    estimator.set_neutral("f0", [smiling_mesh])  # this person's face at rest is this face: calibrated
     opened = estimator.estimate("f0", smiling_mesh, pose)
     closed = estimator.estimate("f0", with_closed_eyes(smiling_mesh), pose)
-    assert opened.left_eye_closure < 0.15 and opened.right_eye_closure < 0.15 and opened.value(43) == 0
+    assert opened.left_eye_closure < 0.15 and opened.right_eye_closure < 0.15 and opened.value(43) < 0.3
     assert closed.left_eye_closure > 0.85 and closed.right_eye_closure > 0.85
     assert closed.value(43) > 4.0
+    assert closed.value(6) == pytest.approx(opened.value(6), abs=0.1), "AU6 must not rise when the eyes just close"
+    assert opened.calibration == closed.calibration == 1.0
+
+
+def with_knitted_raised_inner_brows(landmarks: np.ndarray, iod_px: float) -> np.ndarray:
+    """Grief brows: the inner brow ends pulled together (AU4) and up (AU1)."""
+    moved = landmarks.copy()
+    for points, towards_midline in ((RIGHT_INNER_BROW, 1.0), (LEFT_INNER_BROW, -1.0)):
+        moved[list(points), 0] += towards_midline * 0.05 * iod_px * np.sign(landmarks[263, 0] - landmarks[33, 0])
+        moved[list(points), 1] -= 0.05 * iod_px
+    return moved
+
+
+def test_knitted_brows_read_as_au4_even_while_the_inner_brows_rise(smiling_mesh, estimator):
+    pose = estimate_head_pose(smiling_mesh)
+    estimator.set_neutral("f0", [smiling_mesh])
+    iod_px = float(np.linalg.norm(smiling_mesh[33, :2] - smiling_mesh[263, :2]))
+    grief = estimator.estimate("f0", with_knitted_raised_inner_brows(smiling_mesh, iod_px), pose)
+    assert grief.value(1) > 1.0, grief.value(1)
+    assert grief.value(4) > 1.0, "knitting must read as AU4 although the inner brows rise (AU1 + AU4)"
 
 
 def test_a_persistent_personal_trait_is_calibrated_away_but_a_sustained_smile_is_not(smiling_mesh, estimator):
     pose = estimate_head_pose(smiling_mesh)
-    first = estimator.estimate("smiler", smiling_mesh, pose).intensity[AU12]
-    for _ in range(150):
-        last = estimator.estimate("smiler", smiling_mesh, pose).intensity[AU12]
+    first = estimator.estimate("smiler", smiling_mesh, pose, stamp_s=0.0, neutral_probability=0.0).intensity[AU12]
+    for frame in range(150):
+        last = estimator.estimate("smiler", smiling_mesh, pose, stamp_s=frame / 30,
+                                  neutral_probability=0.0).intensity[AU12]
     assert last == pytest.approx(first, abs=0.3), "a strong smile must not become the person's neutral face"
+    assert estimator.baseline("smiler").calibration == 0.0
     trait = estimator.baseline("trait")
     trait_features = trait.prior.copy()
     trait_features[FEATURE_INDEX["mouth_width"]] += 0.03
-    for _ in range(150):
-        trait.update(trait_features, activity=0.5)
+    for frame in range(150):
+        trait.update(trait_features, activity=0.5, stamp_s=frame / 30, neutral_probability=0.9)
     assert trait.value[FEATURE_INDEX["mouth_width"]] == pytest.approx(trait_features[FEATURE_INDEX["mouth_width"]],
                                                                       abs=0.005)
+    assert trait.calibration > 0.85
     tracks = estimator.tracks
     estimator.drop("trait")
     assert estimator.tracks == tracks - 1
 
 
-def test_person_baseline_blends_the_prior_and_ignores_active_frames():
-    baseline = PersonBaseline(prior=np.zeros(2), prior_weight=10, window=50, activity_max=1.0, refresh_every=1)
-    for _ in range(10):
-        baseline.update(np.array([1.0, 2.0]), activity=0.2)
-    assert baseline.value == pytest.approx([0.5, 1.0])
-    baseline.update(np.array([100.0, 100.0]), activity=3.0)
+CALIBRATION = CalibrationConfig(prior_weight_frames=10, window_frames=50, activity_max=1.0,
+                                neutral_probability_min=0.6, stable_s=0.5, max_shift_spreads=2.0)
+
+
+def fed(baseline: PersonBaseline, features: list[float], seconds: float, start_s: float = 0.0,
+        activity: float = 0.2, neutral_probability: float | None = 0.9) -> float:
+    """Feed ``seconds`` of 10 fps frames of ``features``; returns the next free stamp."""
+    for frame in range(round(seconds * 10)):
+        baseline.update(np.array(features), activity, start_s + frame / 10, neutral_probability)
+    return start_s + seconds
+
+
+def test_person_baseline_blends_the_prior_once_a_stable_neutral_stretch_is_seen():
+    baseline = PersonBaseline(prior=np.zeros(2), spread=np.ones(2), config=CALIBRATION)
+    fed(baseline, [1.0, 2.0], 1.0)
     assert baseline.rest_frames == 10 and baseline.value == pytest.approx([0.5, 1.0])
+    assert baseline.calibration == pytest.approx(0.5)
+    fed(baseline, [100.0, 100.0], 0.2, start_s=1.0, activity=3.0)  # an expression: ignored
+    assert baseline.rest_frames == 10 and baseline.value == pytest.approx([0.5, 1.0])
+
+
+def test_person_baseline_needs_confident_neutral_agreement_over_time_and_stays_bounded():
+    baseline = PersonBaseline(prior=np.zeros(2), spread=np.ones(2), config=CALIBRATION)
+    start = fed(baseline, [1.0, 1.0], 0.4)  # shorter than stable_s ...
+    start = fed(baseline, [1.0, 1.0], 0.1, start, activity=2.0)  # ... then broken by an expression
+    start = fed(baseline, [1.0, 1.0], 0.4, start)
+    assert baseline.rest_frames == 0 and baseline.calibration == 0.0
+    fed(baseline, [1.0, 1.0], 2.0, start, neutral_probability=0.3)  # the classifier is not sure it is neutral
+    assert baseline.rest_frames == 0
+    far = PersonBaseline(prior=np.zeros(2), spread=np.array([0.1, 1.0]), config=CALIBRATION)
+    fed(far, [5.0, 1.0], 5.0)  # a "neutral" far outside the population: moves at most 2 spreads
+    assert far.value[0] == pytest.approx(0.2 * 50 / 60) and far.value[1] == pytest.approx(50 / 60)
+
+
+def test_a_captured_neutral_replaces_the_prior_and_is_kept():
+    baseline = PersonBaseline(prior=np.zeros(2), spread=np.ones(2), config=CALIBRATION)
+    with pytest.raises(ValueError, match="positive duration"):
+        baseline.capture(0.0)
+    baseline.capture(0.5)
+    assert baseline.capturing
+    start = fed(baseline, [3.0, -3.0], 0.6, start_s=2.0, activity=4.0, neutral_probability=0.0)
+    assert not baseline.capturing and baseline.captured and baseline.calibration == 1.0
+    assert baseline.value == pytest.approx([3.0, -3.0])  # explicit: neither gated nor bounded
+    fed(baseline, [0.0, 0.0], 2.0, start)
+    assert baseline.value == pytest.approx([3.0, -3.0])
 
 
 def test_config_errors_are_clear(tmp_path):

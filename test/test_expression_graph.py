@@ -1,11 +1,15 @@
-"""camera frames -> faces -> expressions -> events over real DDS, on a real clip in which a face appears."""
+"""camera frames -> faces -> expressions -> events over real DDS, on real clips in which a face appears; and
+the expression node's neutral capture service."""
 from __future__ import annotations
+
+from dataclasses import replace
 
 from diagnostic_msgs.msg import DiagnosticArray
 from fer_msgs.msg import Event, Events, Expressions
+from fer_msgs.srv import CaptureNeutral
 from sensor_msgs.msg import Image
 
-from fer_perception.graph import load_graph
+from fer_perception.graph import NodeSpec, load_graph
 from fer_perception.nodes.messages import stamp_to_ns
 from fer_perception.nodes.qos import SENSOR_QOS, reliable
 from fer_perception.runner import start_graph
@@ -13,6 +17,9 @@ from ros_helpers import Client, await_subscribers, publish_clip, wait_until
 from test_graph import read_frames
 
 IMAGE_TOPIC = "/fer_test/expression_graph/image"
+NEUTRAL_TOPICS = "/fer_test/neutral/"  # the neutral capture test's graph: its own topics and service
+NEUTRAL_SERVICE = NEUTRAL_TOPICS + "capture_neutral"
+NS = 1_000_000_000
 
 
 def test_a_face_appearing_in_a_clip_gives_expressions_and_closed_events(ros_context):
@@ -72,3 +79,56 @@ def test_a_face_appearing_in_a_clip_gives_expressions_and_closed_events(ros_cont
     assert (debug_images[-1].width, debug_images[-1].height) == (960, 540)
     assert diagnostics and {kv.key for kv in diagnostics[-1].status[0].values} >= {"rate_hz", "latency_median_ms",
                                                                                  "frames_skipped"}
+
+
+def _neutral_graph() -> list[NodeSpec]:
+    """The graph with deterministic ids, its topics and the capture service under ``NEUTRAL_TOPICS``."""
+    specs = []
+    for spec in load_graph().resolve({"camera": "false", "image": NEUTRAL_TOPICS + "image"}):
+        remappings = tuple((name, topic.replace("/fer/", NEUTRAL_TOPICS)) for name, topic in spec.remappings)
+        if spec.name == "expression":
+            remappings += (("~/capture_neutral", NEUTRAL_SERVICE),)
+        if spec.name == "face_detection":
+            spec.overrides["deterministic_ids"] = True
+        specs.append(replace(spec, remappings=remappings))
+    return specs
+
+
+def test_capture_neutral_calibrates_a_face_fully_after_its_duration(ros_context):
+    duration_s, fps = 0.4, 30.0
+    group = start_graph(_neutral_graph())
+    group.spin_in_thread()
+    client = Client(ros_context, "fer_test_neutral_client")
+    expressions: list[Expressions] = []
+    client.node.create_subscription(Expressions, NEUTRAL_TOPICS + "expressions", expressions.append, reliable(200))
+    publisher = client.node.create_publisher(Image, NEUTRAL_TOPICS + "image", SENSOR_QOS)
+    service = client.node.create_client(CaptureNeutral, NEUTRAL_SERVICE)
+    frames = read_frames("single_face.mp4")[:24]
+
+    def arrived(stamp: int) -> bool:
+        return bool(expressions) and stamp_to_ns(expressions[-1].header.stamp) == stamp
+
+    def capture(face_ids: list[str]) -> CaptureNeutral.Response:
+        future = service.call_async(CaptureNeutral.Request(face_ids=face_ids, duration=duration_s))
+        assert wait_until(future.done, 10.0, client.spin), "capture_neutral did not answer"
+        return future.result()
+
+    try:
+        assert await_subscribers([publisher], client.spin) and service.wait_for_service(timeout_sec=20.0)
+        before = publish_clip(publisher, frames[:6], 3 * NS, fps, "fer_test_camera", client.spin, arrived=arrived)
+        unknown, response = capture(["nobody"]), capture(["f0"])
+        after = publish_clip(publisher, frames[6:], before[-1] + round(NS / fps), fps, "fer_test_camera",
+                             client.spin, arrived=arrived)
+    finally:
+        group.shutdown()
+        wait_until(lambda: False, 0.5, client.spin)
+        client.close()
+
+    assert not unknown.success and "nobody" in unknown.message and not unknown.face_ids
+    assert response.success and list(response.face_ids) == ["f0"], response.message
+    calibration = {stamp_to_ns(m.header.stamp): m.expressions[0].au_calibration for m in expressions if m.expressions}
+    captured_at = after[0] + duration_s * NS  # the capture starts with the first frame after the call
+    uncaptured = [calibration[s] for s in [*before, *after] if s in calibration and s < captured_at]
+    captured = [calibration.get(s) for s in after if s >= captured_at + NS / fps]  # one frame's margin
+    assert uncaptured and max(uncaptured) < 1
+    assert captured and set(captured) == {1.0}

@@ -9,6 +9,7 @@ from pathlib import Path
 import fer_msgs.msg
 from rclpy.executors import SingleThreadedExecutor
 
+from fer_perception.nodes.messages import expression_msg, face_expression
 from fer_perception.nodes.qos import reliable
 from ros_helpers import filled, wait_until
 
@@ -25,6 +26,14 @@ def test_constants_describe_the_arrays():
     assert len(expression.emotion_probabilities) == len(labels) == fer_msgs.msg.Expression.EMOTION_COUNT
     assert labels[fer_msgs.msg.Expression.HAPPY] == "happy"
     assert au_numbers[fer_msgs.msg.Expression.AU12] == 12 and au_numbers[fer_msgs.msg.Expression.AU43] == 43
+
+
+def test_au_calibration_converts_both_ways():
+    msg = fer_msgs.msg.Expression(face_id="f0", au_calibration=0.625)
+    msg.au_estimated[fer_msgs.msg.Expression.AU12] = True
+    expression = face_expression(msg)
+    assert expression.aus.calibration == 0.625
+    assert expression_msg(expression) == msg
 
 
 def _spin_exchange(context, publish_topic: str, receive_topic: str, publish_node_count: int = 1):

@@ -16,7 +16,7 @@ from fer_perception.offline.analyze_cli import main as analyze
 from fer_perception.offline.bags import typestore
 from fer_perception.offline.render import PANEL_WIDTH, MIN_HEIGHT
 from fer_perception.offline.render_cli import main as render
-from fer_perception.offline.results import EVENT_COLUMNS
+from fer_perception.offline.results import EVENT_COLUMNS, is_complete
 from fer_perception.report import AU_COLUMNS, FACE_COLUMNS
 
 CLIP = "single_face.mp4"
@@ -85,6 +85,21 @@ def test_a_bag_of_the_same_frames_gives_the_same_results(video_analysis, raw_mca
                {k: v for k, v in b.items() if k not in POSITION_COLUMNS}
         assert round(float(a["time_s"]) * NS) == pytest.approx(stamps[int(a["frame"])], abs=2000)
     assert from_bag[0]["source"] == "session:/camera/image_raw"
+
+
+def test_a_neutral_range_is_each_face_s_neutral_face_from_the_first_frame(video_analysis, tmp_path, capsys):
+    out = tmp_path / "neutral"
+    assert analyze([str(media_path(CLIP)), "--out", str(out), "--quiet", "--neutral", "0:0.4"]) == 0
+    table = rows(out)
+    assert {r["face_id"] for r in table} == {"f0"} and {r["au_calibration"] for r in table} == {"1.000"}
+    assert json.loads((out / "summary.json").read_text())["neutral_range_s"] == [0.0, 0.4]
+    assert is_complete(out, media_path(CLIP), (0.0, 0.4)) and not is_complete(out, media_path(CLIP)), \
+        "another neutral range must analyse again"
+    assert float(rows(video_analysis)[0]["au_calibration"]) < 1, "without --neutral it starts from the prior"
+    assert json.loads((video_analysis / "summary.json").read_text())["neutral_range_s"] is None
+    with pytest.raises(SystemExit) as refused:
+        analyze([str(media_path(CLIP)), "--out", str(tmp_path / "bad"), "--neutral", "2:1"])
+    assert refused.value.code != 0 and "--neutral" in capsys.readouterr().err and not (tmp_path / "bad").exists()
 
 
 def test_sqlite_bag_of_jpeg_images(clip_frames, tmp_path):

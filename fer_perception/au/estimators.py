@@ -23,12 +23,20 @@ class AUEstimator(Protocol):
     name: str
     needs_crop: bool  # whether ``estimate`` needs the aligned face crop
 
-    def estimate(self, track_id: str, landmarks: np.ndarray, head_pose: HeadPose,
-                 crop: np.ndarray | None = None) -> ActionUnits:
-        """The AUs of track ``track_id`` in this frame."""
+    def estimate(self, track_id: str, landmarks: np.ndarray, head_pose: HeadPose, crop: np.ndarray | None = None,
+                 stamp_s: float = 0.0, neutral_probability: float | None = None) -> ActionUnits:
+        """The AUs of track ``track_id`` in this frame (``stamp_s``: source time in seconds;
+        ``neutral_probability``: the learned classifier's, which gates neutral calibration)."""
 
     def drop(self, track_id: str) -> None:
         """Forget a track's state when the track is lost."""
+
+    def capture_neutral(self, track_ids: list[str] | None, duration_s: float) -> list[str]:
+        """Take the next ``duration_s`` seconds of these tracks (all current ones when None) as their neutral
+        face; returns the tracks that will be captured."""
+
+    def set_neutral(self, track_id: str, meshes: list[np.ndarray]) -> None:
+        """Use these meshes of a track, known to be neutral, as its neutral face."""
 
 
 EstimatorFactory = Callable[[dict, Path], AUEstimator]

@@ -20,7 +20,7 @@ from fer_perception.au.dataset_mesh import face_meshes
 from fer_perception.au.features import FEATURE_NAMES, compute_features
 from fer_perception.paths import config_path, data_dir
 
-NEUTRAL_ONSET_PERCENTILE = 50.0
+NEUTRAL_ONSET_PERCENTILE = 75.0
 CLASS_FULL_PERCENTILE = 95.0
 # For an AU no FER2013 expression is tied to: full = onset + this many neutral inter-quartile ranges.
 SPREAD_FULL_IQRS = 6.0
@@ -35,10 +35,13 @@ def dataset_features(images: np.ndarray, quiet: bool) -> tuple[np.ndarray, np.nd
     return features, found
 
 
-def fit_scales(features: np.ndarray, labels: np.ndarray, classes: list[str], aus: dict) -> tuple[np.ndarray, dict]:
-    """The neutral prior and each AU's onset/full, from features of labelled faces (found faces only)."""
+def fit_scales(features: np.ndarray, labels: np.ndarray, classes: list[str],
+               aus: dict) -> tuple[np.ndarray, np.ndarray, dict]:
+    """The neutral prior, its spread (inter-quartile range per feature) and each AU's onset/full, from
+    features of labelled faces (found faces only)."""
     neutral = features[labels == classes.index("neutral")]
     prior = np.median(neutral, axis=0)
+    neutral_iqr = np.subtract(*np.percentile(neutral, [75, 25], axis=0))
     fitted = {}
     for name, spec in aus.items():
         weights = np.array([float(spec["weights"].get(f, 0.0)) for f in FEATURE_NAMES])
@@ -52,7 +55,7 @@ def fit_scales(features: np.ndarray, labels: np.ndarray, classes: list[str], aus
             full = onset + SPREAD_FULL_IQRS * float(q75 - q25)
         spread = float(np.percentile(neutral_change, 90) - np.percentile(neutral_change, 10))
         fitted[name] = (onset, max(full, onset + spread))
-    return prior, fitted
+    return prior, neutral_iqr, fitted
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -76,8 +79,9 @@ def main(argv: list[str] | None = None) -> None:
     labels = data["labels"][chosen].astype(int)
     config = yaml.safe_load(options.config.read_text())
     geometry = config["geometry"]
-    prior, fitted = fit_scales(features[found], labels[found], classes, geometry["aus"])
+    prior, spread, fitted = fit_scales(features[found], labels[found], classes, geometry["aus"])
     geometry["prior"] = {name: round(float(v), 5) for name, v in zip(FEATURE_NAMES, prior)}
+    geometry["spread"] = {name: round(float(v), 5) for name, v in zip(FEATURE_NAMES, spread)}
     for name, (onset, full) in fitted.items():
         geometry["aus"][name]["onset"] = round(onset, 5)
         geometry["aus"][name]["full"] = round(full, 5)

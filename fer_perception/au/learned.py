@@ -206,12 +206,13 @@ class LearnedAUEstimator:
         """The AUs at least one network predicts."""
         return tuple(au for au, count in zip(AU_NUMBERS, self._counts) if count)
 
-    def estimate(self, track_id: str, landmarks: np.ndarray, head_pose: HeadPose,
-                 crop: np.ndarray | None = None) -> ActionUnits:
+    def estimate(self, track_id: str, landmarks: np.ndarray, head_pose: HeadPose, crop: np.ndarray | None = None,
+                 stamp_s: float = 0.0, neutral_probability: float | None = None) -> ActionUnits:
         if crop is None:
             raise ValueError("the learned AU estimator needs the aligned face crop: pass crop= "
                              "(its needs_crop is True)")
-        geometric = self.fallback.estimate(track_id, landmarks, head_pose)
+        geometric = self.fallback.estimate(track_id, landmarks, head_pose, stamp_s=stamp_s,
+                                           neutral_probability=neutral_probability)
         intensity = np.where(self._counts > 0, self._mean_prediction(crop), geometric.intensity)
         intensity[~geometric.estimated] = 0.0
         return replace(geometric, intensity=intensity)
@@ -219,6 +220,13 @@ class LearnedAUEstimator:
     def drop(self, track_id: str) -> None:
         """Forget a lost track's baseline in the geometric fallback (the networks keep no per-track state)."""
         self.fallback.drop(track_id)
+
+    def capture_neutral(self, track_ids: list[str] | None, duration_s: float) -> list[str]:
+        """Neutral capture happens in the geometric fallback, which keeps the baselines."""
+        return self.fallback.capture_neutral(track_ids, duration_s)
+
+    def set_neutral(self, track_id: str, meshes: list[np.ndarray]) -> None:
+        self.fallback.set_neutral(track_id, meshes)
 
     def _mean_prediction(self, crop: np.ndarray) -> np.ndarray:
         """Per AU, the mean over the networks that predict it (0 where none does)."""

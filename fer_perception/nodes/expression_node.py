@@ -10,6 +10,11 @@ someone subscribes to ``debug_image`` (checked twice a second), it also
 subscribes to the camera, draws boxes, ids, labels and AU bars onto the frame
 of the same stamp and publishes it. On
 shutdown every open episode is closed and published before the node goes.
+
+The service ``~/capture_neutral`` (``fer_msgs/srv/CaptureNeutral``) takes the
+next seconds of the named faces (or of every tracked face) as their neutral
+face, the baseline AUs are read against: a robot asks the person to relax and
+look at it, then calls it. The request is applied between two frames.
 """
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ from pathlib import Path
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from fer_msgs.msg import Events, Expressions, FaceCrops, Faces
+from fer_msgs.srv import CaptureNeutral
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
@@ -47,6 +53,8 @@ PARAMS = [
     Param("au_estimator", "", "AU estimator by name; empty = the one in au_config.",
           choices=("", *au_estimator_names()), read_only=True),
     Param("diagnostics_period", 1.0, "Seconds between /diagnostics messages.", min=0.1, max=60.0, read_only=True),
+    Param("neutral_capture_duration_s", 2.0, "Seconds of frames a neutral capture (service capture_neutral) "
+          "takes as the face's neutral face when the request gives no duration.", min=0.1, max=30.0),
 ]
 PAIRING_WINDOW = 30  # faces/crops messages kept while waiting for their partner
 DEBUG_SUBSCRIBER_CHECK_S = 0.5  # how often the node looks for debug_image subscribers
@@ -80,6 +88,8 @@ class ExpressionNode(Node):
         self._crops: deque[FaceCrops] = deque(maxlen=PAIRING_WINDOW)
         self._pair_lock = threading.Lock()
         self._pending_lost: list[str] = []
+        # The pipeline is not thread-safe: the worker's frames and the service's captures take turns.
+        self._pipeline_lock = threading.Lock()
         self.create_subscription(Faces, "faces", self._on_faces, reliable(10))
         if self.pipeline.needs_crops:
             self.create_subscription(FaceCrops, "face_crops", self._on_crops, reliable(10))
@@ -88,6 +98,7 @@ class ExpressionNode(Node):
         self._faces_seen = 0
         self._window_start = (time.monotonic(), 0)
         self.create_timer(self.config["diagnostics_period"], self._publish_diagnostics)
+        self.create_service(CaptureNeutral, "~/capture_neutral", self._capture_neutral)
         self._running = True
         self._worker = threading.Thread(target=self._work, name="expression_worker", daemon=True)
         self._worker.start()
@@ -148,7 +159,9 @@ class ExpressionNode(Node):
         frame = face_frame(faces)
         with self._pair_lock:
             frame.lost, self._pending_lost = list(dict.fromkeys([*self._pending_lost, *frame.lost])), []
-        result = self.pipeline.process(frame, crop_images(crops) if crops is not None else None)
+        images = crop_images(crops) if crops is not None else None
+        with self._pipeline_lock:
+            result = self.pipeline.process(frame, images)
         self.expressions_pub.publish(expressions_msg(result, faces.header))
         if result.events:
             self.events_pub.publish(events_msg(result.events, faces.header))
@@ -158,6 +171,25 @@ class ExpressionNode(Node):
         self._faces_seen = len(result.expressions)
         self._last_header = faces.header
         self.processed += 1
+
+    def _capture_neutral(self, request: CaptureNeutral.Request,
+                         response: CaptureNeutral.Response) -> CaptureNeutral.Response:
+        """Start a neutral capture of the requested faces (every tracked one when none is named)."""
+        duration = (request.duration if request.duration > 0
+                    else self.get_parameter("neutral_capture_duration_s").value)
+        with self._pipeline_lock:
+            captured = self.pipeline.capture_neutral(list(request.face_ids) or None, duration)
+        response.face_ids = captured
+        response.success = bool(captured)
+        if not captured:
+            wanted = f"none of {', '.join(request.face_ids)} is" if request.face_ids else "no face is"
+            response.message = f"{wanted} tracked now; nothing captured"
+            return response
+        missing = [f for f in request.face_ids if f not in captured]
+        response.message = (f"capturing the neutral face of {', '.join(captured)} over the next {duration:g} s"
+                            + (f" ({', '.join(missing)} not tracked)" if missing else ""))
+        self.get_logger().info(response.message)
+        return response
 
     def _publish_debug_image(self, frame: FaceFrame, result: ExpressionFrame) -> None:
         source = next((m for m in list(self._images) if stamp_to_ns(m.header.stamp) == frame.stamp_ns), None)

@@ -97,6 +97,7 @@ def expression_msg(expression: FaceExpression) -> Expression:
                      au_intensity_smoothed=expression.au_smoothed.astype(np.float32),
                      au_estimated=units.estimated.tolist(),
                      au_confidence=units.confidence.astype(np.float32),
+                     au_calibration=units.calibration,
                      eyes_estimated=units.eyes_estimated,
                      left_eye_closure=units.left_eye_closure, right_eye_closure=units.right_eye_closure,
                      left_eye_closure_smoothed=expression.eye_closure_smoothed[0],
@@ -144,7 +145,7 @@ def face_expression(msg: Expression) -> FaceExpression:
     """The core's view of an expression message."""
     units = ActionUnits(np.asarray(msg.au_intensity, np.float64), np.asarray(msg.au_estimated, bool),
                         np.asarray(msg.au_confidence, np.float64), msg.left_eye_closure, msg.right_eye_closure,
-                        msg.eyes_estimated)
+                        msg.eyes_estimated, msg.au_calibration)
     expression = FaceExpression(msg.face_id, units, np.asarray(msg.au_intensity_smoothed, np.float64),
                                 (msg.left_eye_closure_smoothed, msg.right_eye_closure_smoothed))
     if msg.emotion_estimated:

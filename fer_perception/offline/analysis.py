@@ -5,7 +5,9 @@ each frame exactly as ``face_detection_node`` and ``expression_node`` do
 (same classes, same configuration files, same colour conversion and crops),
 so a recording analysed offline gives the results the live graph gives on the
 same frames. Ids are deterministic (``f0``, ``f1``, ... in order of
-appearance) so repeated analyses agree.
+appearance) so repeated analyses agree, and so a first pass over part of the
+input (:meth:`Analyzer.neutral_meshes`) names the faces as the full analysis
+will.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import cv2
+import numpy as np
 import yaml
 
 from fer_perception.emotion.loading import load_emotion_model
@@ -29,6 +32,7 @@ from fer_perception.types import ExpressionEvent, FaceFrame
 In = TypeVar("In")
 Out = TypeVar("Out")
 STAGE_QUEUE = 8  # items buffered between two stages
+NS = 1_000_000_000
 _END = object()
 
 
@@ -91,9 +95,38 @@ class Analyzer:
         decoded = in_thread(frames, lambda frame: frame, "decode")
         return in_thread(in_thread(decoded, self._faces, "faces"), self._expressions, "expressions")
 
+    def neutral_meshes(self, frames: Iterable[InputFrame], start_s: float,
+                       end_s: float) -> dict[str, list[np.ndarray]]:
+        """Each track's face meshes in the frames from ``start_s`` to ``end_s`` seconds after the first frame.
+
+        A fresh front end configured as this one runs over the frames up to ``end_s`` and no further, so its
+        deterministic ids are those the full analysis gives the same faces.
+        """
+        front_end = FaceFrontEnd(self.front_end.config)
+        meshes: dict[str, list[np.ndarray]] = {}
+        first_ns: int | None = None
+        try:
+            for frame in frames:
+                first_ns = frame.stamp_ns if first_ns is None else first_ns
+                time_s = (frame.stamp_ns - first_ns) / NS
+                if time_s > end_s:
+                    break
+                _, faces = find_faces(front_end, frame)
+                if time_s >= start_s:
+                    for face in faces.faces:
+                        if face.landmarks is not None:
+                            meshes.setdefault(face.track_id, []).append(face.landmarks)
+        finally:
+            front_end.close()
+        return meshes
+
+    def set_neutral(self, meshes: dict[str, list[np.ndarray]]) -> None:
+        """Take these meshes (per track id, e.g. from :meth:`neutral_meshes`) as each track's neutral face."""
+        for track_id, track_meshes in meshes.items():
+            self.pipeline.au_estimator.set_neutral(track_id, track_meshes)
+
     def _faces(self, frame: InputFrame) -> tuple[InputFrame, FaceFrame, list | None]:
-        image_rgb = cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB)
-        faces = self.front_end.process(image_rgb, frame.stamp_ns)
+        image_rgb, faces = find_faces(self.front_end, frame)
         crops = [self.front_end.crop(image_rgb, face) for face in faces.faces] if self.pipeline.needs_crops else None
         return frame, faces, crops
 
@@ -108,6 +141,12 @@ class Analyzer:
 
     def close(self) -> None:
         self.front_end.close()
+
+
+def find_faces(front_end: FaceFrontEnd, frame: InputFrame) -> tuple[np.ndarray, FaceFrame]:
+    """The frame as RGB (as the face node converts camera images) and the faces ``front_end`` finds in it."""
+    image_rgb = cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB)
+    return image_rgb, front_end.process(image_rgb, frame.stamp_ns)
 
 
 def in_thread(items: Iterable[In], stage: Callable[[In], Out], name: str) -> Iterator[Out]:

@@ -5,7 +5,10 @@ timestamps of the input. One input writes into ``--out`` itself; several
 inputs (or a folder of videos or bags) write one folder per input under
 ``--out`` plus ``batch_summary.json``. Inputs whose outputs are complete are
 skipped unless ``--force``; an input that fails (corrupt video, truncated
-bag, no image topic) is reported and the batch goes on.
+bag, no image topic) is reported and the batch goes on. ``--neutral START:END``
+names a stretch of each input in which the faces are at rest: a first pass
+over it sets each face's neutral face before the analysis, instead of
+learning it online.
 """
 from __future__ import annotations
 
@@ -50,6 +53,7 @@ class Job:
     bag_out: Path | None
     bag_images: bool
     quiet: bool
+    neutral: tuple[float, float] | None  # seconds from the first frame in which the faces are neutral
     progress_position: int = 0
 
 
@@ -85,6 +89,8 @@ def _analyse(source: AnalysisInput, job: Job) -> dict[str, object]:
     began = time.monotonic()
     first_ns = last_ns = None
     try:
+        if job.neutral is not None:
+            _set_neutral(analyzer, source, *job.neutral)
         for analysed in analyzer.analyse(source.frames()):
             writer.add(analysed)
             if bag is not None:
@@ -110,13 +116,26 @@ def _analyse(source: AnalysisInput, job: Job) -> dict[str, object]:
         media_s += media_s / (writer.frames - 1)  # the last frame lasts one frame time too
     extra: dict[str, object] = {
         "analysis_seconds": round(seconds, 3), "analysis_fps": round(writer.frames / seconds, 1) if seconds else 0.0,
-        "realtime_factor": round(media_s / seconds, 2) if seconds and media_s else None}
+        "realtime_factor": round(media_s / seconds, 2) if seconds and media_s else None,
+        "neutral_range_s": list(job.neutral) if job.neutral is not None else None}
     if bag is not None:
         extra["bag_out"] = {"path": str(bag.path), "messages": bag.counts}
     if job.render is not None:
         extra["render_seconds"] = round(_render(source, job), 3)
         extra["render"] = str(job.render)
     return writer.complete(extra)
+
+
+def _set_neutral(analyzer: Analyzer, source: AnalysisInput, start_s: float, end_s: float) -> None:
+    """Give each face seen from ``start_s`` to ``end_s`` that stretch as its neutral face; warn if none is seen
+    (the faces then calibrate online, as without ``--neutral``)."""
+    meshes = analyzer.neutral_meshes(source.frames(), start_s, end_s)
+    if meshes:
+        analyzer.set_neutral(meshes)
+    else:
+        logging.getLogger("fer-analyze").warning(
+            f"warning: {source.path}: no face seen from {start_s:g} to {end_s:g} s (--neutral); "
+            "calibrating the faces online instead")
 
 
 def _clear_previous_bag(job: Job) -> None:
@@ -157,6 +176,17 @@ def _placed(option: str | None, out_dir: Path, batch: bool) -> Path | None:
     return out_dir / path.name if batch or path.parent == Path(".") else path
 
 
+def neutral_range(text: str) -> tuple[float, float]:
+    """``START:END`` in seconds (``--neutral``), with 0 <= START < END."""
+    try:
+        start, end = (float(part) for part in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not START:END in seconds (e.g. 0:1.5)") from None
+    if not 0 <= start < end:
+        raise argparse.ArgumentTypeError(f"{text!r}: need 0 <= START < END (seconds from the first frame)")
+    return start, end
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     camera = node_parameters(config_path("camera.yaml"))
     parser = argparse.ArgumentParser(prog="fer-analyze", description=__doc__.split("\n\n")[0],
@@ -176,6 +206,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--folder-rate", type=float, default=float(camera["folder_rate"]),
                         help="frames per second assumed for a folder of images (default: camera.yaml's)")
     parser.add_argument("--frame-id", default=str(camera["frame_id"]), help="frame_id of videos and images")
+    parser.add_argument("--neutral", type=neutral_range, default=None, metavar="START:END",
+                        help="seconds (from each input's first frame) in which the faces are neutral: their median "
+                             "face there is each face's neutral face from the start (default: learned online)")
     parser.add_argument("--force", action="store_true", help="analyse again inputs whose outputs are complete")
     parser.add_argument("--jobs", type=int, default=1, help="inputs analysed in parallel processes")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or result lines")
@@ -198,8 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     for path, out_dir in zip(inputs, output_dirs(inputs, args.out, batch)):
         job = Job(path, out_dir, args.topic, args.folder_rate, args.frame_id,
                   _placed(args.render, out_dir, batch), args.window, _placed(args.bag_out, out_dir, batch),
-                  args.bag_images, args.quiet)
-        if not args.force and is_complete(out_dir, path) and _extras_present(job):
+                  args.bag_images, args.quiet, args.neutral)
+        if not args.force and is_complete(out_dir, path, args.neutral) and _extras_present(job):
             records.append({"input": str(path), "status": "skipped", "out_dir": str(out_dir),
                             "reason": "outputs complete (use --force to redo)"})
         else:

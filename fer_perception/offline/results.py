@@ -142,11 +142,13 @@ def input_signature(path: Path) -> dict[str, object]:
             "modified": max((p.stat().st_mtime_ns for p in files), default=0)}
 
 
-def is_complete(out_dir: Path, input_path: Path) -> bool:
-    """Whether ``out_dir`` holds a finished analysis of ``input_path`` as it is now."""
+def is_complete(out_dir: Path, input_path: Path, neutral_range_s: tuple[float, float] | None = None) -> bool:
+    """Whether ``out_dir`` holds a finished analysis of ``input_path`` as it is now, with the same neutral range
+    (another range changes every AU)."""
     try:
         summary = json.loads((out_dir / SUMMARY_FILE).read_text())
     except (OSError, ValueError):
         return False
     return (summary.get("complete") is True and summary.get("input") == input_signature(input_path)
+            and summary.get("neutral_range_s") == (list(neutral_range_s) if neutral_range_s else None)
             and all((out_dir / name).is_file() for name in OUTPUT_FILES))
