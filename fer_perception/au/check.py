@@ -127,17 +127,24 @@ def ferplus_faces(split: str, limit: int | None, seed: int = 0) -> tuple[np.ndar
 
 
 def proxy_aucs(intensities: np.ndarray, labels: np.ndarray) -> dict[int, tuple[str, float]]:
-    """Per AU of ``PROXY_PAIRS``: its class and the ROC AUC of the AU for that class against all others."""
-    return {au: (cls, roc_auc(intensities[:, AU_NUMBERS.index(au)], labels == FERPLUS_CLASSES.index(cls)))
-            for au, cls in PROXY_PAIRS}
+    """Per AU of ``PROXY_PAIRS``: its class and the ROC AUC of the AU for that class against all others, over
+    the faces on which the AU was estimated."""
+    aucs = {}
+    for au, cls in PROXY_PAIRS:
+        values = intensities[:, AU_NUMBERS.index(au)]
+        measured = np.isfinite(values)
+        aucs[au] = (cls, roc_auc(values[measured], labels[measured] == FERPLUS_CLASSES.index(cls)))
+    return aucs
 
 
 def still_intensities(pipeline: ExpressionPipeline, meshes: np.ndarray) -> np.ndarray:
-    """AU intensities of each mesh read as a still image (a new track, the population prior)."""
+    """AU intensities of each mesh read as a still image (a new track, the population prior); NaN where an AU
+    was not estimated (head turned too far, face too small), whose 0 means "no reading", not "absent"."""
     rows = []
     for index, mesh in enumerate(meshes):
         track = f"still{index}"
-        rows.append(pipeline.au_estimator.estimate(track, mesh, estimate_head_pose(mesh)).intensity)
+        units = pipeline.au_estimator.estimate(track, mesh, estimate_head_pose(mesh))
+        rows.append(np.where(units.estimated, units.intensity, np.nan))
         pipeline.au_estimator.drop(track)
     return np.array(rows)
 
