@@ -74,11 +74,16 @@ class FaceExpression:
 
 @dataclass
 class ExpressionFrame:
-    """The expression stage's output for one frame."""
+    """The expression stage's output for one frame.
+
+    ``restarted_after_ns`` is set when this frame's stamp lay before the previous frame's (a replay looped, a
+    clock was reset): every track was then closed at that previous stamp and tracking started afresh.
+    """
 
     stamp_ns: int
     expressions: list[FaceExpression]
     events: list[ExpressionEvent]
+    restarted_after_ns: int | None = None
 
 
 class TrackState:
@@ -119,6 +124,7 @@ class ExpressionPipeline:
         self._ids = itertools.count()
         self.tracks: dict[str, TrackState] = {}
         self._origin_ns: int | None = None
+        self.last_stamp_ns: int | None = None
 
     @property
     def needs_crops(self) -> bool:
@@ -128,19 +134,27 @@ class ExpressionPipeline:
         """``crops[i]`` is the aligned crop of ``frame.faces[i]`` (needed when :attr:`needs_crops`).
 
         Tracks named in ``frame.lost``, and tracks unseen for ``track_timeout_s`` (a lost message that
-        never came), are dropped with their open episodes closed.
+        never came), are dropped with their open episodes closed. A stamp before the previous frame's
+        closes every track at the previous stamp and starts afresh (see ``ExpressionFrame``), so no
+        episode or blink gets a negative duration.
         """
         stamp_ns = frame.stamp_ns
+        events: list[ExpressionEvent] = []
+        restarted_after = None
+        if self.last_stamp_ns is not None and stamp_ns < self.last_stamp_ns:
+            restarted_after = self.last_stamp_ns
+            for face_id in list(self.tracks):
+                events += self._drop(face_id, self.last_stamp_ns)
+            self._origin_ns = None
         if self._origin_ns is None:
             self._origin_ns = stamp_ns
+        self.last_stamp_ns = stamp_ns
         # Smoothers see seconds since the first frame: the same values whatever the clock's epoch.
         stamp_s = (stamp_ns - self._origin_ns) / NS
-        events: list[ExpressionEvent] = []
         visible = {f.track_id for f in frame.faces}
-        stale = [track for track, state in self.tracks.items()
-                 if track not in visible and stamp_ns - state.last_seen_ns > self.track_timeout_ns]
-        for face_id in [*frame.lost, *stale]:
+        for face_id in frame.lost:
             events += self._drop(face_id, stamp_ns)
+        events += self.expire(stamp_ns, keep=visible)
         faces = [f for f in frame.faces if f.landmarks is not None]
         if self.needs_crops and (crops is None or len(crops) != len(frame.faces)):
             raise ValueError("the expression stage needs one aligned crop per face")
@@ -162,7 +176,18 @@ class ExpressionPipeline:
             expressions.append(expression)
             events += state.events.update(stamp_ns, expression.emotion_smoothed, expression.au_smoothed,
                                           units.estimated, units)
-        return ExpressionFrame(stamp_ns, expressions, events)
+        return ExpressionFrame(stamp_ns, expressions, events, restarted_after)
+
+    def expire(self, stamp_ns: int, keep: set[str] = frozenset()) -> list[ExpressionEvent]:
+        """Drop the tracks (except ``keep``) unseen for more than ``track_timeout_s`` at source time
+        ``stamp_ns``, their open episodes closed then. The expression node also calls it when frames stop
+        arriving, so a dead camera does not leave a smile open."""
+        stale = [track for track, state in self.tracks.items()
+                 if track not in keep and stamp_ns - state.last_seen_ns > self.track_timeout_ns]
+        events = []
+        for face_id in stale:
+            events += self._drop(face_id, stamp_ns)
+        return events
 
     def capture_neutral(self, track_ids: list[str] | None, duration_s: float) -> list[str]:
         """Take the next ``duration_s`` seconds of these tracks (every current one when None) as each person's

@@ -1,5 +1,5 @@
-"""camera frames -> faces -> expressions -> events over real DDS, on real clips in which a face appears; and
-the expression node's neutral capture service."""
+"""camera frames -> faces -> expressions -> events over real DDS, on real clips in which a face appears; the
+expression node's neutral capture service; and frames that stop or whose stamps go back."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -19,6 +19,7 @@ from test_graph import read_frames
 IMAGE_TOPIC = "/fer_test/expression_graph/image"
 NEUTRAL_TOPICS = "/fer_test/neutral/"  # the neutral capture test's graph: its own topics and service
 NEUTRAL_SERVICE = NEUTRAL_TOPICS + "capture_neutral"
+STALL_TOPICS = "/fer_test/stall/"
 NS = 1_000_000_000
 
 
@@ -81,13 +82,14 @@ def test_a_face_appearing_in_a_clip_gives_expressions_and_closed_events(ros_cont
                                                                                  "frames_skipped"}
 
 
-def _neutral_graph() -> list[NodeSpec]:
-    """The graph with deterministic ids, its topics and the capture service under ``NEUTRAL_TOPICS``."""
+def _graph_under(prefix: str) -> list[NodeSpec]:
+    """The graph with deterministic ids, its topics and the capture service under ``prefix``, so that no other
+    test's graph can answer it."""
     specs = []
-    for spec in load_graph().resolve({"camera": "false", "image": NEUTRAL_TOPICS + "image"}):
-        remappings = tuple((name, topic.replace("/fer/", NEUTRAL_TOPICS)) for name, topic in spec.remappings)
+    for spec in load_graph().resolve({"camera": "false", "image": prefix + "image"}):
+        remappings = tuple((name, topic.replace("/fer/", prefix)) for name, topic in spec.remappings)
         if spec.name == "expression":
-            remappings += (("~/capture_neutral", NEUTRAL_SERVICE),)
+            remappings += (("~/capture_neutral", prefix + "capture_neutral"),)
         if spec.name == "face_detection":
             spec.overrides["deterministic_ids"] = True
         specs.append(replace(spec, remappings=remappings))
@@ -96,7 +98,7 @@ def _neutral_graph() -> list[NodeSpec]:
 
 def test_capture_neutral_calibrates_a_face_fully_after_its_duration(ros_context):
     duration_s, fps = 0.4, 30.0
-    group = start_graph(_neutral_graph())
+    group = start_graph(_graph_under(NEUTRAL_TOPICS))
     group.spin_in_thread()
     client = Client(ros_context, "fer_test_neutral_client")
     expressions: list[Expressions] = []
@@ -132,3 +134,46 @@ def test_capture_neutral_calibrates_a_face_fully_after_its_duration(ros_context)
     captured = [calibration.get(s) for s in after if s >= captured_at + NS / fps]  # one frame's margin
     assert uncaptured and max(uncaptured) < 1
     assert captured and set(captured) == {1.0}
+
+
+def test_frames_that_stop_or_go_back_in_time_close_every_episode_in_time(ros_context):
+    fps, smile = 30.0, read_frames("single_face.mp4")[25:55]  # a broad smile from its first frame
+    group = start_graph(_graph_under(STALL_TOPICS))
+    group.spin_in_thread()
+    client = Client(ros_context, "fer_test_stall_client")
+    expressions: list[Expressions] = []
+    events: list[Event] = []
+    client.node.create_subscription(Expressions, STALL_TOPICS + "expressions", expressions.append, reliable(200))
+    client.node.create_subscription(Events, STALL_TOPICS + "events", lambda m: events.extend(m.events), reliable(200))
+    publisher = client.node.create_publisher(Image, STALL_TOPICS + "image", SENSOR_QOS)
+
+    def arrived(stamp: int) -> bool:
+        return bool(expressions) and stamp_to_ns(expressions[-1].header.stamp) == stamp
+
+    try:
+        assert await_subscribers([publisher], client.spin)
+        first = publish_clip(publisher, smile, 50 * NS, fps, "fer_test_camera", client.spin, arrived=arrived)
+        # The camera dies: no frame for longer than track_timeout_s (3 s); the node must close the track itself.
+        closed = wait_until(lambda: any(e.kind == Event.KIND_FACE_LOST for e in events), 6.0, client.spin)
+        lost_after_stall = [e for e in events if e.kind == Event.KIND_FACE_LOST]
+        # A replay loops: the stamps start again before the last one.
+        second = publish_clip(publisher, smile, 40 * NS, fps, "fer_test_camera", client.spin, arrived=arrived)
+        publish_clip(publisher, smile[:10], 30 * NS, fps, "fer_test_camera", client.spin, arrived=arrived)
+    finally:
+        group.shutdown()
+        wait_until(lambda: False, 0.5, client.spin)
+        client.close()
+
+    assert closed and len(lost_after_stall) == 1, "frames stopped but the track was not closed"
+    assert stamp_to_ns(lost_after_stall[0].start) > first[-1] + 3 * NS
+    smiles = [e for e in events if e.kind == Event.KIND_SMILE]
+    assert smiles and smiles[0].phase == Event.ONSET
+    first_offset = next(e for e in smiles if e.phase == Event.OFFSET)
+    assert stamp_to_ns(first_offset.end) <= stamp_to_ns(lost_after_stall[0].start), "the smile stayed open"
+    went_back = [e for e in events if e.kind == Event.KIND_FACE_LOST and stamp_to_ns(e.start) == second[-1]]
+    assert went_back, "the stamps went back but the tracks of the later time were not closed at its last stamp"
+    assert all(e.duration >= 0 for e in events), "an episode got a negative duration"
+    assert all(stamp_to_ns(e.end) >= stamp_to_ns(e.start) for e in events if e.phase != Event.ONSET)
+    onsets = {e.event_id for e in events if e.phase == Event.ONSET}
+    offsets = {e.event_id for e in events if e.phase == Event.OFFSET}
+    assert onsets == offsets, f"episodes left open: {onsets - offsets}"

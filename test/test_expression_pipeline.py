@@ -71,3 +71,31 @@ def test_shutdown_closes_every_open_episode(smiling_face):
     closing = pipeline.close(5 * NS)
     onsets = {e.event_id for e in events if e.phase == EventPhase.ONSET}
     assert onsets and onsets == {e.event_id for e in closing}
+
+
+def test_time_alone_expires_a_track_when_no_frame_comes(smiling_face):
+    pipeline = pipeline_from_config(None)
+    for frame in frames_of(smiling_face, "c", 1.0):
+        pipeline.process(frame)
+    assert pipeline.expire(2 * NS) == [], "within the timeout nothing happens"
+    late = pipeline.expire(10 * NS)
+    assert [e.kind for e in late][-1] == "face_lost" and pipeline.tracks == {}
+    assert all(e.end_ns == 10 * NS for e in late if e.phase == EventPhase.OFFSET)
+
+
+def test_stamps_going_back_close_every_track_at_the_last_stamp_and_restart(smiling_face):
+    pipeline = pipeline_from_config(None)
+    events = []
+    for frame in frames_of(smiling_face, "d", 1.0, start_s=20.0):
+        events += pipeline.process(frame).events
+    last_ns = pipeline.last_stamp_ns
+    restarted = pipeline.process(frames_of(smiling_face, "d", 0.1, start_s=5.0)[0])
+    assert restarted.restarted_after_ns == last_ns
+    closing = [e for e in restarted.events if e.phase in (EventPhase.OFFSET, EventPhase.INSTANT)]
+    assert {e.kind for e in closing} >= {"face_lost", "face_appeared"}
+    lost = next(e for e in closing if e.kind == "face_lost")
+    assert lost.start_ns == last_ns
+    onsets = {e.event_id for e in events if e.phase == EventPhase.ONSET}
+    assert onsets <= {e.event_id for e in closing if e.phase == EventPhase.OFFSET}
+    assert all(e.duration_s >= 0 for e in [*events, *restarted.events])
+    assert pipeline.process(frames_of(smiling_face, "d", 0.1, start_s=5.1)[0]).restarted_after_ns is None

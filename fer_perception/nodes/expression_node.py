@@ -10,6 +10,10 @@ someone subscribes to ``debug_image`` (checked twice a second), it also
 subscribes to the camera, draws boxes, ids, labels and AU bars onto the frame
 of the same stamp and publishes it. On
 shutdown every open episode is closed and published before the node goes.
+When frames stop arriving (camera dead, driver stalled), the tracks unseen for
+``track_timeout_s`` are still closed, with their episodes, as time passes; a
+stamp before the previous one (a replay looping, a clock reset) closes every
+track and restarts tracking, with one warning.
 
 The service ``~/capture_neutral`` (``fer_msgs/srv/CaptureNeutral``) takes the
 next seconds of the named faces (or of every tracked face) as their neutral
@@ -37,7 +41,7 @@ from fer_perception.expression_pipeline import ExpressionFrame, ExpressionPipeli
 from fer_perception.image_codec import ImageDecodeError, decode_image
 from fer_perception.latest_slot import LatestSlot
 from fer_perception.nodes.messages import (bgr8_image_msg, crop_images, events_msg, expressions_msg, face_frame,
-                                           stamp_to_ns)
+                                           ns_to_stamp, stamp_to_ns)
 from fer_perception.nodes.parameters import Param, declare_parameters
 from fer_perception.nodes.qos import SENSOR_QOS, reliable
 from fer_perception.nodes.runtime import node_main
@@ -69,6 +73,7 @@ class ExpressionNode(Node):
         self.frames: LatestSlot[tuple[Faces, FaceCrops | None]] = LatestSlot()
         self._worker: threading.Thread | None = None
         self._last_header: Header | None = None
+        self._last_frame_monotonic = 0.0
         self.config = declare_parameters(self, PARAMS)
         emotion_config = load_yaml(Path(self.config["emotion_config"]))
         classifier = load_emotion_model(emotion_config, self.get_logger().warning)
@@ -149,6 +154,7 @@ class ExpressionNode(Node):
         while self._running:
             pair = self.frames.take(timeout=0.2)
             if pair is None:
+                self._expire_idle_tracks()
                 continue
             try:
                 self._process(*pair)
@@ -162,6 +168,11 @@ class ExpressionNode(Node):
         images = crop_images(crops) if crops is not None else None
         with self._pipeline_lock:
             result = self.pipeline.process(frame, images)
+        if result.restarted_after_ns is not None:
+            self.get_logger().warning(
+                f"image stamps went back by {(result.restarted_after_ns - frame.stamp_ns) / 1e9:.3f} s (replay "
+                "looped or clock reset): every face's episodes closed at the last stamp, tracking restarts",
+                throttle_duration_sec=5.0)
         self.expressions_pub.publish(expressions_msg(result, faces.header))
         if result.events:
             self.events_pub.publish(events_msg(result.events, faces.header))
@@ -170,7 +181,25 @@ class ExpressionNode(Node):
         self._latencies.append(time.time() - frame.stamp_ns / 1e9)
         self._faces_seen = len(result.expressions)
         self._last_header = faces.header
+        self._last_frame_monotonic = time.monotonic()
         self.processed += 1
+
+    def _expire_idle_tracks(self) -> None:
+        """Close the tracks of a graph whose frames stopped: source time is taken to run on with the wall
+        clock since the last frame, so episodes end track_timeout_s after the face was last seen."""
+        header, last_stamp_ns = self._last_header, self.pipeline.last_stamp_ns
+        if header is None or last_stamp_ns is None or not self.pipeline.tracks:
+            return
+        idle_ns = int((time.monotonic() - self._last_frame_monotonic) * 1e9)
+        if idle_ns <= self.pipeline.track_timeout_ns:
+            return
+        with self._pipeline_lock:
+            events = self.pipeline.expire(last_stamp_ns + idle_ns)
+        if events:
+            self.events_pub.publish(events_msg(events, Header(stamp=ns_to_stamp(last_stamp_ns + idle_ns),
+                                                              frame_id=header.frame_id)))
+            self.get_logger().info(f"no frames for {idle_ns / 1e9:.1f} s: closed the tracks and episodes of "
+                                   f"{', '.join(sorted({e.face_id for e in events}))}")
 
     def _capture_neutral(self, request: CaptureNeutral.Request,
                          response: CaptureNeutral.Response) -> CaptureNeutral.Response:
