@@ -39,7 +39,12 @@ __all__ = [
 
 
 class ImageDecodeError(ValueError):
-    """An image message cannot be turned into a BGR array; the text says why."""
+    """An image message cannot be turned into a BGR array; the text says why, ``cause`` names the kind of
+    fault in a word or two (so that nodes can rate-limit their warnings per cause, not per node)."""
+
+    def __init__(self, message: str, cause: str):
+        super().__init__(message)
+        self.cause = cause
 
 
 # encoding -> (channels, bytes per channel) as laid out in the message buffer.
@@ -100,7 +105,7 @@ def _byte_view(data) -> np.ndarray:
     if isinstance(data, np.ndarray):
         if data.dtype.hasobject:
             raise ImageDecodeError(
-                f"data is a numpy array of dtype {data.dtype}, expected raw bytes")
+                f"data is a numpy array of dtype {data.dtype}, expected raw bytes", cause="data type")
         if not data.flags.c_contiguous:
             data = np.ascontiguousarray(data)
         return data.reshape(-1).view(np.uint8)
@@ -118,7 +123,7 @@ def _byte_view(data) -> np.ndarray:
         return np.ascontiguousarray(np.asarray(view)).reshape(-1).view(np.uint8)
     raise ImageDecodeError(
         "data must be bytes-like (bytes, bytearray, memoryview, array.array "
-        f"or numpy array), got {type(data).__name__}")
+        f"or numpy array), got {type(data).__name__}", cause="data type")
 
 
 def _as_int(name: str, value) -> int:
@@ -126,7 +131,7 @@ def _as_int(name: str, value) -> int:
         return operator.index(value)
     except TypeError:
         raise ImageDecodeError(
-            f"{name} must be an integer, got {type(value).__name__} {value!r}") from None
+            f"{name} must be an integer, got {type(value).__name__} {value!r}", cause="field type") from None
 
 
 def decode_image(encoding: str, height: int, width: int, step: int,
@@ -155,29 +160,29 @@ def decode_image(encoding: str, height: int, width: int, step: int,
     if layout is None:
         raise ImageDecodeError(
             f"unsupported encoding {encoding!r} "
-            f"(supported: {', '.join(SUPPORTED_ENCODINGS)})")
+            f"(supported: {', '.join(SUPPORTED_ENCODINGS)})", cause="unsupported encoding")
     channels, depth = layout
     height = _as_int("height", height)
     width = _as_int("width", width)
     step = _as_int("step", step)
     if height < 0 or width < 0:
-        raise ImageDecodeError(f"negative image size {width}x{height}")
+        raise ImageDecodeError(f"negative image size {width}x{height}", cause="image size")
     if height == 0 or width == 0:
-        raise ImageDecodeError(f"zero-size image {width}x{height}")
+        raise ImageDecodeError(f"zero-size image {width}x{height}", cause="image size")
     if encoding in _YUV and width % 2:
         raise ImageDecodeError(
-            f"{encoding} needs an even width (two pixels share chroma), got {width}")
+            f"{encoding} needs an even width (two pixels share chroma), got {width}", cause="image size")
     row_bytes = width * channels * depth
     if step < row_bytes:
         raise ImageDecodeError(
             f"step {step} is smaller than width*channels*bytes = {row_bytes} "
-            f"({width}*{channels}*{depth} for {encoding})")
+            f"({width}*{channels}*{depth} for {encoding})", cause="step")
     buf = _byte_view(data)
     expected = step * height
     if buf.size != expected:
         raise ImageDecodeError(
             f"data has {buf.size} bytes, expected step*height = {expected} "
-            f"({step}*{height})")
+            f"({step}*{height})", cause="data length")
 
     if encoding in _MONO16:
         # value >> 8 is simply the most significant byte of each sample: view
@@ -210,7 +215,7 @@ def _compressed_kind(format: str) -> str:
     if "compresseddepth" in fmt:
         raise ImageDecodeError(
             f"unsupported compressed format {format!r}: compressedDepth streams "
-            f"are not supported (supported: {', '.join(SUPPORTED_COMPRESSED_FORMATS)})")
+            f"are not supported (supported: {', '.join(SUPPORTED_COMPRESSED_FORMATS)})", cause="unsupported format")
     if not fmt:
         return ""
     if "jpeg" in fmt or "jpg" in fmt:
@@ -219,7 +224,7 @@ def _compressed_kind(format: str) -> str:
         return "png"
     raise ImageDecodeError(
         f"unsupported compressed format {format!r} "
-        f"(supported: {', '.join(SUPPORTED_COMPRESSED_FORMATS)})")
+        f"(supported: {', '.join(SUPPORTED_COMPRESSED_FORMATS)})", cause="unsupported format")
 
 
 def decode_compressed(format: str, data) -> np.ndarray:
@@ -247,14 +252,14 @@ def decode_compressed(format: str, data) -> np.ndarray:
     buf = _byte_view(data)
     label = kind or "image"
     if buf.size == 0:
-        raise ImageDecodeError(f"could not decode {label} data (0 bytes)")
+        raise ImageDecodeError(f"could not decode {label} data (0 bytes)", cause="corrupt data")
     try:
         img = cv2.imdecode(buf, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     except cv2.error as exc:
         raise ImageDecodeError(
-            f"could not decode {label} data ({buf.size} bytes): {exc}") from None
+            f"could not decode {label} data ({buf.size} bytes): {exc}", cause="corrupt data") from None
     if img is None:
-        raise ImageDecodeError(f"could not decode {label} data ({buf.size} bytes)")
+        raise ImageDecodeError(f"could not decode {label} data ({buf.size} bytes)", cause="corrupt data")
     if img.dtype != np.uint8:  # defensive: IMREAD_COLOR already yields 8-bit
         img = (img >> 8).astype(np.uint8) if img.dtype == np.uint16 else img.astype(np.uint8)
     return img if img.flags.c_contiguous else np.ascontiguousarray(img)
@@ -329,7 +334,7 @@ def encode_image(image: np.ndarray, encoding: str, row_padding: int = 0,
     if encoding not in _LAYOUT:
         raise ImageDecodeError(
             f"unsupported encoding {encoding!r} "
-            f"(supported: {', '.join(SUPPORTED_ENCODINGS)})")
+            f"(supported: {', '.join(SUPPORTED_ENCODINGS)})", cause="unsupported encoding")
     row_padding = operator.index(row_padding)
     if row_padding < 0:
         raise ValueError(f"row_padding must be >= 0, got {row_padding}")

@@ -143,6 +143,8 @@ def test_bad_frames_are_survived_and_the_next_good_frame_is_processed(harness, p
         assert harness.node.counters.rejected == rejected + 1, problem
         result = harness.send(harness.raw, image_msg(photo, "rgb8"))
         assert result is not None and len(result.faces) == 1, f"no result after a frame with {problem}"
+    # Each cause got its own warning although all came within one throttle period.
+    assert harness.node.bad_frame_warnings.logged == {"unsupported encoding", "step", "data length", "image size"}
 
 
 def test_crops_are_computed_only_while_subscribed(harness, photo):

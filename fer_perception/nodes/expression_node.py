@@ -42,6 +42,7 @@ from fer_perception.image_codec import ImageDecodeError, decode_image
 from fer_perception.latest_slot import LatestSlot
 from fer_perception.nodes.messages import (bgr8_image_msg, crop_images, events_msg, expressions_msg, face_frame,
                                            ns_to_stamp, stamp_to_ns)
+from fer_perception.nodes.log_throttle import CauseThrottle
 from fer_perception.nodes.parameters import Param, declare_parameters
 from fer_perception.nodes.qos import SENSOR_QOS, reliable
 from fer_perception.nodes.runtime import node_main
@@ -69,6 +70,7 @@ class ExpressionNode(Node):
 
     def __init__(self, node_name: str = "expression", **kwargs):
         super().__init__(node_name, **kwargs)
+        self.bad_frame_warnings = CauseThrottle()
         # What destroy_node needs exists first: the node may be destroyed while its models load.
         self.frames: LatestSlot[tuple[Faces, FaceCrops | None]] = LatestSlot()
         self._worker: threading.Thread | None = None
@@ -228,7 +230,8 @@ class ExpressionNode(Node):
             image = decode_image(source.encoding, source.height, source.width, source.step, source.is_bigendian,
                                  source.data)
         except ImageDecodeError as error:
-            self.get_logger().warning(f"debug image: {error}", throttle_duration_sec=5.0)
+            if self.bad_frame_warnings.due(error.cause):
+                self.get_logger().warning(f"debug image: {error}{self.bad_frame_warnings.note(error.cause)}")
             return
         draw_faces(image, frame.faces, {e.face_id: e for e in result.expressions})
         self.debug_pub.publish(bgr8_image_msg(image, source.header))

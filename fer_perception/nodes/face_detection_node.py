@@ -25,6 +25,7 @@ from fer_perception.face.front_end import FaceFrontEnd, FaceFrontEndConfig
 from fer_perception.image_codec import ImageDecodeError, decode_compressed, decode_image
 from fer_perception.latest_slot import LatestSlot, SequenceGaps
 from fer_perception.nodes.messages import crops_msg, faces_msg
+from fer_perception.nodes.log_throttle import CauseThrottle
 from fer_perception.nodes.parameters import Param, declare_parameters
 from fer_perception.nodes.qos import NEWEST_FRAME_QOS, reliable
 from fer_perception.nodes.runtime import node_main
@@ -71,6 +72,7 @@ class FaceDetectionNode(Node):
 
     def __init__(self, node_name: str = "face_detection", **kwargs):
         super().__init__(node_name, **kwargs)
+        self.bad_frame_warnings = CauseThrottle()
         # What destroy_node needs exists first: the node may be destroyed while its model loads.
         self.frames: LatestSlot[Image | CompressedImage] = LatestSlot()
         self._worker: threading.Thread | None = None
@@ -144,7 +146,9 @@ class FaceDetectionNode(Node):
             image_rgb = cv2.cvtColor(self._decode(msg), cv2.COLOR_BGR2RGB)
         except ImageDecodeError as error:
             self.counters.rejected += 1
-            self.get_logger().warning(f"{self.input_topic}: skipping frame: {error}", throttle_duration_sec=5.0)
+            if self.bad_frame_warnings.due(error.cause):
+                self.get_logger().warning(f"{self.input_topic}: skipping frame: {error}"
+                                          f"{self.bad_frame_warnings.note(error.cause)}")
             return
         header: Header = msg.header
         frame = self.front_end.process(image_rgb, header.stamp.sec * 1_000_000_000 + header.stamp.nanosec)

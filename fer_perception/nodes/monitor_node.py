@@ -26,6 +26,7 @@ from fer_perception.annotate import draw_faces
 from fer_perception.image_codec import ImageDecodeError, decode_image
 from fer_perception.expression_pipeline import FaceExpression
 from fer_perception.nodes.messages import face_expression, face_frame, stamp_to_ns
+from fer_perception.nodes.log_throttle import CauseThrottle
 from fer_perception.nodes.parameters import Param, declare_parameters
 from fer_perception.nodes.qos import SENSOR_QOS, reliable
 from fer_perception.nodes.runtime import node_main
@@ -46,6 +47,7 @@ class MonitorNode(Node):
 
     def __init__(self, node_name: str = "monitor", **kwargs):
         super().__init__(node_name, **kwargs)
+        self.bad_frame_warnings = CauseThrottle()
         self.config = declare_parameters(self, PARAMS)
         self.out_dir = Path(self.config["out_dir"])
         self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -69,7 +71,8 @@ class MonitorNode(Node):
         try:
             image = decode_image(msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian, msg.data)
         except ImageDecodeError as error:
-            self.get_logger().warning(f"skipping frame: {error}", throttle_duration_sec=5.0)
+            if self.bad_frame_warnings.due(error.cause):
+                self.get_logger().warning(f"skipping frame: {error}{self.bad_frame_warnings.note(error.cause)}")
             return
         self.frames.append((stamp_to_ns(msg.header.stamp), image))
 
