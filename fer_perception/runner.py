@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sys
 import time
 
 from rclpy.node import Node
@@ -71,8 +72,11 @@ def main(argv: list[str] | None = None) -> None:
         if group.sources_finished():
             drain_end = time.monotonic() + options.drain
             group.spin_until(lambda: time.monotonic() > drain_end)
+        failures = group.source_failures()
     finally:
         group.shutdown()
+    if failures:
+        sys.exit(f"fer-run: {'; '.join(failures)}")
 
 
 if __name__ == "__main__":

@@ -90,6 +90,8 @@ class VideoFileSource:
 
     def rewind(self) -> None:
         self._capture.release()
+        if not self.path.is_file():
+            raise SourceError(f"video file {self.path} is gone (removed or renamed while playing)")
         self._capture = self._open()
         self._index = 0
 

@@ -95,7 +95,37 @@ def test_media_stamps_follow_the_video_and_loop_continues_the_timeline(ros_conte
 def test_a_missing_source_is_logged_and_the_node_ends_cleanly(ros_context):
     camera = start_camera(ros_context, source="/nonexistent/clip.mp4")
     assert camera.finished.is_set() and camera.published == 0
+    assert "/nonexistent/clip.mp4" in camera.failure
     camera.destroy_node()
+
+
+def test_a_looping_file_removed_mid_run_ends_the_node_with_the_reason(ros_context, tmp_path):
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(media_path("single_face.mp4").read_bytes())
+    collector = Collector(ros_context)
+    camera = start_camera(ros_context, source=str(clip), rate=120.0, loop=True)
+    executor = SingleThreadedExecutor(context=ros_context)
+    for node in (collector.node, camera):
+        executor.add_node(node)
+    try:
+        assert spin_until(executor, lambda: len(collector.images) >= 10, 30.0)
+        clip.unlink()
+        assert spin_until(executor, camera.finished.is_set, 10.0), "the camera kept going without its file"
+    finally:
+        executor.shutdown()
+        camera.destroy_node()
+        collector.node.destroy_node()
+    assert "is gone" in camera.failure and str(clip) in camera.failure
+    assert camera.published >= 72, "the first pass was played whole"
+
+
+@pytest.mark.parametrize("command", [["fer_perception.nodes.camera_node", "--ros-args", "-p"],
+                                     ["fer_perception.runner", "--drain", "0"]])
+def test_a_source_that_cannot_be_played_makes_the_executable_fail(command):
+    assignment = "source:=/nonexistent/clip.mp4"
+    done = subprocess.run([sys.executable, "-m", *command, assignment], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "/nonexistent/clip.mp4" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_an_invalid_parameter_is_refused_with_a_reason(ros_context):

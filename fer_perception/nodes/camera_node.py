@@ -68,6 +68,7 @@ class CameraNode(Node):
         self.media_stamps = self.config["stamp_source"] == "media"
         self.clock_pub = self.create_publisher(Clock, "/clock", reliable(10)) if self.media_stamps else None
         self.finished = threading.Event()
+        self.failure: str | None = None  # why the source could not be played; the executable then exits 1
         self.published = 0
         self._last_stamp_s = 0.0
         self._stop = threading.Event()
@@ -76,7 +77,8 @@ class CameraNode(Node):
             self.source: FrameSource = open_source(self.config["source"], self.config["folder_rate"], demo_clip(),
                                                    self.config["width"], self.config["height"], self._stop)
         except SourceError as error:
-            self.get_logger().error(f"cannot open camera source: {error}")
+            self.failure = f"cannot open camera source: {error}"
+            self.get_logger().error(self.failure)
             self.finished.set()
             return
         self.get_logger().info(f"publishing {self.source.description} on {self.image_pub.topic_name}")
@@ -112,7 +114,12 @@ class CameraNode(Node):
                     self.get_logger().info(f"end of {self.source.description} after {self.published} frames")
                     return
                 media_offset = self._last_stamp_s + (1.0 / self.source.nominal_rate)
-                self.source.rewind()
+                try:
+                    self.source.rewind()
+                except SourceError as error:
+                    self.failure = f"cannot loop {self.source.description}: {error}"
+                    self.get_logger().error(f"{self.failure}; stopping after {self.published} frames")
+                    return
                 continue
             period = self._period()
             next_due = max(next_due + period, time.monotonic())

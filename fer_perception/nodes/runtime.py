@@ -8,6 +8,7 @@ so that every node can close its files and open episodes.
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -56,6 +57,10 @@ class NodeGroup:
         """Whether every node that can finish (a camera on a file) has finished."""
         events = [n.finished for n in self.nodes if hasattr(n, "finished")]
         return bool(events) and all(e.is_set() for e in events)
+
+    def source_failures(self) -> list[str]:
+        """Why sources could not be played (a missing file, a file removed while looping); empty when none."""
+        return [n.failure for n in self.nodes if getattr(n, "failure", None)]
 
     def spin_until(self, done: Callable[[], bool]) -> None:
         """Spin until ``done()`` is true or the context is shut down (Ctrl-C)."""
@@ -116,12 +121,16 @@ def run_single_node(node_class: type[Node], args: list[str] | None = None,
     try:
         node = group.add(node_class, parameter_overrides=parameter_overrides or [])
         group.spin_until(lambda: getattr(node, "finished", threading.Event()).is_set())
+        failures = group.source_failures()
     finally:
         group.shutdown()
+    if failures:
+        sys.exit(1)
 
 
 def node_main(node_class: type[Node]) -> Callable[[list[str] | None], None]:
-    """The console-script entry point of ``node_class``; the runner finds the class on it."""
+    """The console-script entry point of ``node_class``; the runner finds the class on it. A source that could
+    not be played (``failure``) makes the executable exit with 1."""
     def main(args: list[str] | None = None) -> None:
         run_single_node(node_class, args)
 
