@@ -17,7 +17,7 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from fer_perception.graph import NodeSpec, load_graph, parse_assignments
-from fer_perception.nodes.runtime import NodeGroup, interrupt_on_stop_signals
+from fer_perception.nodes.runtime import NodeGroup, NodeStartError, interrupt_on_stop_signals
 
 
 def node_class(executable: str) -> type[Node]:
@@ -66,6 +66,8 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         print("interrupted while the graph was starting; stopped", flush=True)
         return
+    except NodeStartError as error:
+        sys.exit(f"fer-run: {error}")
     deadline = time.monotonic() + options.duration if options.duration > 0 else float("inf")
     try:
         group.spin_until(lambda: group.sources_finished() or time.monotonic() > deadline)

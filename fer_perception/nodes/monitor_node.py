@@ -50,11 +50,15 @@ class MonitorNode(Node):
         self.bad_frame_warnings = CauseThrottle()
         self.config = declare_parameters(self, PARAMS)
         self.out_dir = Path(self.config["out_dir"])
-        self.out_dir.mkdir(parents=True, exist_ok=True)
         self.frames: deque[tuple[int, np.ndarray]] = deque(maxlen=self.config["frame_buffer"])
         self.faces: deque[Faces] = deque(maxlen=self.config["frame_buffer"])
         self.writer: cv2.VideoWriter | None = None
-        self.csv_file = open(self.out_dir / "faces.csv", "w", newline="")
+        self.video_size: tuple[int, int] | None = None
+        try:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            self.csv_file = open(self.out_dir / "faces.csv", "w", newline="")
+        except OSError as error:
+            raise OSError(f"cannot write to out_dir {self.out_dir}: {error.strerror or error}") from error
         self.csv = csv.DictWriter(self.csv_file, fieldnames=FACE_COLUMNS)
         self.csv.writeheader()
         self.last_printed: dict[str, int] = {}
@@ -110,20 +114,43 @@ class MonitorNode(Node):
         self.face_frames += 1
 
     def write_video(self, image: np.ndarray) -> None:
+        """Append a frame; a frame of another size than the first (the camera changed resolution) is scaled
+        and padded to it, since a video file has one size and its writer silently drops the others."""
+        height, width = image.shape[:2]
         if self.writer is None:
-            height, width = image.shape[:2]
+            self.video_size = (width, height)
             self.writer = cv2.VideoWriter(str(self.out_dir / "annotated.mp4"), cv2.VideoWriter_fourcc(*"mp4v"),
-                                          self.config["video_fps"], (width, height))
+                                          self.config["video_fps"], self.video_size)
+        if (width, height) != self.video_size:
+            if self.bad_frame_warnings.due("frame size"):
+                self.get_logger().warning(f"frames of {width}x{height} scaled to the video's "
+                                          f"{self.video_size[0]}x{self.video_size[1]}")
+            image = fitted(image, self.video_size)
         self.writer.write(image)
         self.frames_written += 1
 
     def destroy_node(self) -> None:
         if self.writer is not None:
             self.writer.release()
-        self.csv_file.close()
-        self.get_logger().info(f"wrote {self.frames_written} frames to {self.out_dir}/annotated.mp4 and "
-                               f"{self.rows_written} rows to {self.out_dir}/faces.csv")
+            video = f"{self.frames_written} frames to {self.out_dir}/annotated.mp4"
+        else:
+            video = f"no frames (no {self.out_dir}/annotated.mp4)"
+        if getattr(self, "csv_file", None) is not None:
+            self.csv_file.close()
+            self.get_logger().info(f"wrote {video} and {self.rows_written} rows to {self.out_dir}/faces.csv")
         super().destroy_node()
+
+
+def fitted(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``image`` scaled to fit ``size`` (width, height) with its aspect ratio kept, padded with black."""
+    width, height = size
+    scale = min(width / image.shape[1], height / image.shape[0])
+    resized = cv2.resize(image, (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale))),
+                         interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    canvas = np.zeros((height, width, 3), np.uint8)
+    top, left = (height - resized.shape[0]) // 2, (width - resized.shape[1]) // 2
+    canvas[top:top + resized.shape[0], left:left + resized.shape[1]] = resized
+    return canvas
 
 
 main = node_main(MonitorNode)

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 
 import rclpy
+import yaml
 from rclpy.context import Context
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
@@ -23,8 +24,16 @@ from rclpy.signals import SignalHandlerOptions
 from fer_perception.dds import apply_dds_profile
 
 SHUTDOWN_DELIVERY_S = 0.1
+START_ERRORS = (RuntimeError, OSError, ValueError, KeyError, yaml.YAMLError)
+"""What a node's constructor raises when it cannot start: a missing or corrupt model (ModelLoadError and
+AUCheckpointError are RuntimeErrors), an unreadable or invalid configuration file, an unwritable folder."""
 STOP_REQUESTED = threading.Event()
 """Set by the SIGINT/SIGTERM handler of :func:`interrupt_on_stop_signals`."""
+
+
+class NodeStartError(RuntimeError):
+    """A node could not start; the message names the node and the reason, for one line instead of a traceback
+    (the executables then exit with 1)."""
 
 
 class NodeGroup:
@@ -47,8 +56,14 @@ class NodeGroup:
         self.nodes: list[Node] = []
 
     def add(self, node_class: type[Node], **kwargs) -> Node:
-        """Construct a node in this group; nodes added later are destroyed earlier."""
-        node = node_class(context=self.context, **kwargs)
+        """Construct a node in this group; nodes added later are destroyed earlier. A node that cannot start
+        raises :class:`NodeStartError`."""
+        try:
+            node = node_class(context=self.context, **kwargs)
+        except START_ERRORS as error:
+            name = kwargs.get("node_name") or node_class.__name__
+            reason = str(error) if isinstance(error, (RuntimeError, OSError)) else f"{type(error).__name__}: {error}"
+            raise NodeStartError(f"{name}: cannot start: {reason}") from error
         self.nodes.insert(0, node)
         self.executor.add_node(node)
         return node
@@ -122,6 +137,9 @@ def run_single_node(node_class: type[Node], args: list[str] | None = None,
         node = group.add(node_class, parameter_overrides=parameter_overrides or [])
         group.spin_until(lambda: getattr(node, "finished", threading.Event()).is_set())
         failures = group.source_failures()
+    except NodeStartError as error:
+        print(error, file=sys.stderr, flush=True)
+        failures = [str(error)]
     finally:
         group.shutdown()
     if failures:
