@@ -20,8 +20,8 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
-from fer_perception.face.detector import detector_names
 from fer_perception.face.front_end import FaceFrontEnd, FaceFrontEndConfig
+from fer_perception.face.parameters import DEFAULTS, FRONT_END_PARAMS
 from fer_perception.image_codec import ImageDecodeError, decode_compressed, decode_image
 from fer_perception.latest_slot import LatestSlot, SequenceGaps
 from fer_perception.nodes.messages import crops_msg, faces_msg
@@ -30,26 +30,6 @@ from fer_perception.nodes.parameters import Param, declare_parameters
 from fer_perception.nodes.qos import NEWEST_FRAME_QOS, reliable
 from fer_perception.nodes.runtime import node_main
 
-DEFAULTS = FaceFrontEndConfig()
-
-FRONT_END_PARAMS = [
-    Param("detector", DEFAULTS.detector, "Face detector backend.", choices=detector_names()),
-    Param("max_faces", DEFAULTS.max_faces, "Most faces tracked at once.", min=1, max=20),
-    Param("min_detection_confidence", DEFAULTS.min_detection_confidence,
-          "Detector score below which a face is ignored.", min=0.0, max=1.0),
-    Param("min_mesh_confidence", DEFAULTS.min_mesh_confidence,
-          "Face mesh confidence below which a fit is rejected.", min=0.0, max=1.0),
-    Param("min_hits", DEFAULTS.min_hits, "Frames a new face must be seen before it is reported.", min=1, max=100),
-    Param("max_misses", DEFAULTS.max_misses, "Frames a face may go unseen before its track is lost.",
-          min=0, max=1000),
-    Param("detect_interval", DEFAULTS.detect_interval,
-          "Run the full-frame detector at least every this many frames.", min=1, max=1000),
-    Param("crop_size", DEFAULTS.crop_size, "Side of the aligned face crops in pixels.", min=16, max=1024),
-    Param("crop_border", DEFAULTS.crop_border, "Fill of crops reaching past the image border.",
-          choices=("constant", "replicate")),
-    Param("deterministic_ids", DEFAULTS.deterministic_ids, "Ids f0, f1, ... in order of appearance "
-          "(tests, replay) instead of short unique ids."),
-]
 NODE_PARAMS = [
     Param("input_transport", "raw", "Subscribe to sensor_msgs/Image on 'image' (raw) or to "
           "sensor_msgs/CompressedImage on '<image>/compressed' (compressed).", choices=("raw", "compressed"),

@@ -14,7 +14,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -25,7 +25,9 @@ import yaml
 from fer_perception.emotion.loading import load_emotion_model
 from fer_perception.expression_pipeline import ExpressionFrame, ExpressionPipeline, load_yaml, pipeline_from_config
 from fer_perception.face.front_end import FaceFrontEnd, FaceFrontEndConfig
+from fer_perception.face.parameters import FRONT_END_PARAMS
 from fer_perception.offline.inputs import InputFrame
+from fer_perception.parameter_spec import checked_values
 from fer_perception.paths import config_path
 from fer_perception.types import ExpressionEvent, FaceFrame
 
@@ -42,10 +44,12 @@ def node_parameters(path: Path) -> dict:
     return dict(document.get("/**", {}).get("ros__parameters", {}))
 
 
-def front_end_config(path: Path | None = None, deterministic_ids: bool = True) -> FaceFrontEndConfig:
-    """The face front end as ``face_detection_node`` configures it from ``face_detection.yaml``."""
-    names = {f.name for f in fields(FaceFrontEndConfig)}
-    values = {k: v for k, v in node_parameters(path or config_path("face_detection.yaml")).items() if k in names}
+def front_end_config(path: Path | None = None, deterministic_ids: bool = True,
+                     warn: Callable[[str], None] = print) -> FaceFrontEndConfig:
+    """The face front end as ``face_detection_node`` configures it from ``face_detection.yaml``: the node's
+    parameters, checked by the same rules (a bad value is replaced by its default, ``warn`` says why)."""
+    path = path or config_path("face_detection.yaml")
+    values = checked_values(FRONT_END_PARAMS, node_parameters(path), lambda reason: warn(f"{path}: {reason}"))
     return replace(FaceFrontEndConfig(), **{**values, "deterministic_ids": deterministic_ids})
 
 
@@ -78,7 +82,7 @@ class Analyzer:
         classifier = load_emotion_model(load_yaml(emotion_config), warn)
         pipeline = pipeline_from_config(classifier, emotion_config=emotion_config,
                                         au_estimator=node.get("au_estimator") or None)
-        config = front_end_config()
+        config = front_end_config(warn=warn)
         return cls(FaceFrontEnd(replace(config, min_hits=1, detect_interval=1) if still_images else config), pipeline)
 
     def process(self, frame: InputFrame) -> AnalysedFrame:
