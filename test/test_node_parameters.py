@@ -1,0 +1,57 @@
+"""Every declared parameter of every perception node refuses out-of-range, wrong-type and unknown-choice values,
+at start-up (the default is kept, with the reason logged) and at run time (refused with a reason, the previous
+value kept)."""
+from __future__ import annotations
+
+import pytest
+from rclpy.parameter import Parameter
+
+from conftest import media_path
+from fer_perception.nodes import camera_node, expression_node, face_detection_node, monitor_node
+from fer_perception.parameter_spec import Param
+
+NODES = {
+    "camera": (camera_node.CameraNode, camera_node.PARAMS, {"source": "single_face.mp4"}),
+    "face_detection": (face_detection_node.FaceDetectionNode,
+                       face_detection_node.FRONT_END_PARAMS + face_detection_node.NODE_PARAMS, {}),
+    "expression": (expression_node.ExpressionNode, expression_node.PARAMS, {}),
+    "monitor": (monitor_node.MonitorNode, monitor_node.PARAMS, {"out_dir": "{tmp}"}),
+}
+
+
+def bad_values(param: Param) -> list[object]:
+    """Values ``param`` must refuse: out of range, not one of its choices, of another type."""
+    values: list[object] = []
+    if param.min is not None:
+        values += [param.min - 1, param.max + 1]
+    if param.choices:
+        values.append("no-such-choice")
+    values.append([1, 2] if isinstance(param.default, str) else "not a number")
+    return values
+
+
+def start(name: str, tmp_path, context, overrides: list[Parameter] = ()):
+    node_class, _, fixed = NODES[name]
+    values = {k: (str(media_path(v)) if k == "source" else v.format(tmp=tmp_path)) for k, v in fixed.items()}
+    return node_class(context=context, parameter_overrides=[
+        *[Parameter(k, value=v) for k, v in values.items()], *overrides])
+
+
+@pytest.mark.parametrize("name", NODES)
+def test_bad_values_are_refused_at_start_and_at_run_time(name, tmp_path, ros_context):
+    params = [p for p in NODES[name][1] if p.name not in NODES[name][2]]
+    start_up = [Parameter(p.name, value=bad_values(p)[0]) for p in params if bad_values(p)]
+    node = start(name, tmp_path, ros_context, start_up)
+    try:
+        for param in params:
+            assert node.get_parameter(param.name).value == param.default, f"{name}.{param.name} at start"
+            for value in bad_values(param):
+                try:
+                    result = node.set_parameters([Parameter(param.name, value=value)])[0]
+                    refused, reason = not result.successful, result.reason
+                except Exception as error:  # noqa: BLE001 - rclpy refuses a wrong type by raising
+                    refused, reason = True, str(error)
+                assert refused and reason, f"{name}.{param.name}={value!r} was accepted"
+                assert node.get_parameter(param.name).value == param.default, f"{name}.{param.name} changed"
+    finally:
+        node.destroy_node()
