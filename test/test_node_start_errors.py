@@ -1,16 +1,19 @@
-"""Nodes that cannot start say why in one line and exit 1; the monitor keeps every frame of a camera that
-changes its resolution."""
+"""Nodes that cannot start (configuration, folder, damaged model) say why in one line and exit 1; the monitor
+keeps every frame of a camera that changes its resolution."""
 from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+import yaml
 from rclpy.parameter import Parameter
 
 from fer_perception.nodes.monitor_node import MonitorNode
+from fer_perception.paths import config_path
 
 
 def run_node(module: str, *parameters: str) -> subprocess.CompletedProcess:
@@ -47,3 +50,23 @@ def test_the_monitor_keeps_frames_of_a_new_size_in_its_video(ros_context, tmp_pa
     while (read := capture.read())[0]:
         sizes.append(read[1].shape[:2])
     assert monitor.frames_written == 4 and sizes == [(480, 640)] * 4
+
+
+@pytest.mark.parametrize("damage, backend", [("truncated .pt", "torch_eager"), ("corrupt .onnx", "onnxruntime_int8"),
+                                             ("missing .pt", "torch_eager")])
+def test_a_damaged_model_stops_the_expression_node_with_the_file_and_how_to_restore_it(damage, backend, tmp_path):
+    shipped = Path(__file__).resolve().parent.parent / "models" / "emotion_fer2013.pt"
+    model = tmp_path / "emotion.pt"
+    if damage == "truncated .pt":
+        model.write_bytes(shipped.read_bytes()[:5000])
+    elif damage == "corrupt .onnx":
+        model.write_bytes(shipped.read_bytes())
+        (tmp_path / "emotion.int8.onnx").write_bytes(b"\x08\x07 not an onnx graph" * 50)
+    config = yaml.safe_load(config_path("emotion.yaml").read_text())
+    config["classifier"].update(model=str(model), backend=backend)
+    emotion_yaml = tmp_path / "emotion.yaml"
+    emotion_yaml.write_text(yaml.safe_dump(config))
+    done = run_node("fer_perception.nodes.expression_node", f"emotion_config:={emotion_yaml}")
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    lines = [line for line in done.stderr.splitlines() if "cannot start" in line]
+    assert len(lines) == 1 and str(tmp_path) in lines[0] and "git checkout -- models/" in lines[0], lines

@@ -13,6 +13,8 @@ from fer_perception.emotion.checkpoint import ModelLoadError
 from fer_perception.paths import share_dir
 
 ON_MISSING_MODEL = ("error", "facs_only")
+RESTORE_HINT = ("restore the shipped models with 'git checkout -- models/' in the package source (then rebuild), "
+                "point classifier.model at a good file, or set classifier.on_missing_model: facs_only")
 
 
 def model_path(config: dict) -> Path:
@@ -39,4 +41,4 @@ def load_emotion_model(config: dict, warn: Callable[[str], None]):
         if section["on_missing_model"] == "facs_only":
             warn(f"{error}; using the FACS mapping alone")
             return None
-        raise
+        raise ModelLoadError(f"{error}; {RESTORE_HINT}") from error
