@@ -1,5 +1,5 @@
 """camera frames -> faces -> expressions -> events over real DDS, on real clips in which a face appears; the
-expression node's neutral capture service; and frames that stop or whose stamps go back."""
+expression node's neutral capture service; frames that stop or whose stamps go back; a burst of frames."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -8,9 +8,10 @@ from diagnostic_msgs.msg import DiagnosticArray
 from fer_msgs.msg import Event, Events, Expressions
 from fer_msgs.srv import CaptureNeutral
 from sensor_msgs.msg import Image
+from std_msgs.msg import Header
 
 from fer_perception.graph import NodeSpec, load_graph
-from fer_perception.nodes.messages import stamp_to_ns
+from fer_perception.nodes.messages import bgr8_image_msg, ns_to_stamp, stamp_to_ns
 from fer_perception.nodes.qos import SENSOR_QOS, reliable
 from fer_perception.runner import start_graph
 from ros_helpers import Client, await_subscribers, publish_clip, wait_until
@@ -20,6 +21,7 @@ IMAGE_TOPIC = "/fer_test/expression_graph/image"
 NEUTRAL_TOPICS = "/fer_test/neutral/"  # the neutral capture test's graph: its own topics and service
 NEUTRAL_SERVICE = NEUTRAL_TOPICS + "capture_neutral"
 STALL_TOPICS = "/fer_test/stall/"
+BURST_TOPICS = "/fer_test/burst/"
 NS = 1_000_000_000
 
 
@@ -177,3 +179,34 @@ def test_frames_that_stop_or_go_back_in_time_close_every_episode_in_time(ros_con
     onsets = {e.event_id for e in events if e.phase == Event.ONSET}
     offsets = {e.event_id for e in events if e.phase == Event.OFFSET}
     assert onsets == offsets, f"episodes left open: {onsets - offsets}"
+
+
+def test_a_burst_of_300_frames_as_fast_as_possible_is_survived_and_the_newest_frame_processed(ros_context):
+    burst = (read_frames("single_face.mp4") * 5)[:300]
+    group = start_graph(_graph_under(BURST_TOPICS))
+    group.spin_in_thread()
+    client = Client(ros_context, "fer_test_burst_client")
+    expressions: list[Expressions] = []
+    events: list[Event] = []
+    client.node.create_subscription(Expressions, BURST_TOPICS + "expressions", expressions.append, reliable(400))
+    client.node.create_subscription(Events, BURST_TOPICS + "events", lambda m: events.extend(m.events), reliable(400))
+    publisher = client.node.create_publisher(Image, BURST_TOPICS + "image", SENSOR_QOS)
+    try:
+        assert await_subscribers([publisher], client.spin)
+        sent = publish_clip(publisher, burst[:1], 70 * NS, 30.0, "fer_test_camera", client.spin,
+                            arrived=lambda stamp: bool(expressions))  # the models are warm
+        for index, frame in enumerate(burst[1:], start=1):  # back to back, no pause
+            sent.append(70 * NS + index * NS // 30)
+            publisher.publish(bgr8_image_msg(frame, Header(stamp=ns_to_stamp(sent[-1]), frame_id="fer_test_camera")))
+        last_arrived = wait_until(lambda: expressions and stamp_to_ns(expressions[-1].header.stamp) == sent[-1],
+                                  30.0, client.spin)
+    finally:
+        group.shutdown()
+        wait_until(lambda: False, 0.5, client.spin)
+        client.close()
+    assert last_arrived, "the graph did not come back to the newest frame after the burst"
+    stamps = [stamp_to_ns(m.header.stamp) for m in expressions]
+    assert stamps == sorted(stamps) and set(stamps) <= set(sent)
+    assert any(m.expressions for m in expressions)
+    onsets = {e.event_id for e in events if e.phase == Event.ONSET}
+    assert onsets == {e.event_id for e in events if e.phase == Event.OFFSET}
