@@ -1,7 +1,9 @@
 """camera frames -> faces -> expressions -> events over real DDS, on real clips in which a face appears; the
-expression node's neutral capture service; frames that stop or whose stamps go back; a burst of frames."""
+expression node's neutral capture service; frames that stop or whose stamps go back; a burst of frames; a slow subscriber."""
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import replace
 
 from diagnostic_msgs.msg import DiagnosticArray
@@ -22,6 +24,7 @@ NEUTRAL_TOPICS = "/fer_test/neutral/"  # the neutral capture test's graph: its o
 NEUTRAL_SERVICE = NEUTRAL_TOPICS + "capture_neutral"
 STALL_TOPICS = "/fer_test/stall/"
 BURST_TOPICS = "/fer_test/burst/"
+SLOW_TOPICS = "/fer_test/slow/"
 NS = 1_000_000_000
 
 
@@ -210,3 +213,39 @@ def test_a_burst_of_300_frames_as_fast_as_possible_is_survived_and_the_newest_fr
     assert any(m.expressions for m in expressions)
     onsets = {e.event_id for e in events if e.phase == Event.ONSET}
     assert onsets == {e.event_id for e in events if e.phase == Event.OFFSET}
+
+
+def test_a_subscriber_taking_a_second_per_message_does_not_stall_the_perception(ros_context):
+    frames = read_frames("single_face.mp4")[:45]
+    group = start_graph(_graph_under(SLOW_TOPICS))
+    group.spin_in_thread()
+    fast, slow = Client(ros_context, "fer_test_fast_client"), Client(ros_context, "fer_test_slow_client")
+    expressions: list[Expressions] = []
+    handled: list[Expressions] = []
+    fast.node.create_subscription(Expressions, SLOW_TOPICS + "expressions", expressions.append, reliable(100))
+    slow.node.create_subscription(Expressions, SLOW_TOPICS + "expressions",
+                                  lambda m: (time.sleep(1.0), handled.append(m)), reliable(10))
+    stop = threading.Event()
+    slow_thread = threading.Thread(target=lambda: [slow.spin() for _ in iter(stop.is_set, True)], daemon=True)
+    publisher = fast.node.create_publisher(Image, SLOW_TOPICS + "image", SENSOR_QOS)
+
+    def arrived(stamp: int) -> bool:
+        return bool(expressions) and stamp_to_ns(expressions[-1].header.stamp) == stamp
+
+    try:
+        assert await_subscribers([publisher], fast.spin)
+        slow_thread.start()
+        started = time.monotonic()
+        sent = publish_clip(publisher, frames, 90 * NS, 30.0, "fer_test_camera", fast.spin, arrived=arrived,
+                            timeout_s=2.0)
+        took = time.monotonic() - started
+    finally:
+        stop.set()
+        slow_thread.join(timeout=5.0)
+        group.shutdown()
+        wait_until(lambda: False, 0.5, fast.spin)
+        fast.close()
+        slow.close()
+    assert [stamp_to_ns(m.header.stamp) for m in expressions] == sent
+    assert len(handled) < len(sent) / 3, "the slow subscriber is slow: it saw only a few messages"
+    assert took < len(sent) * 0.5, f"the perception waited for the slow subscriber ({took:.1f} s for {len(sent)})"
