@@ -1,5 +1,6 @@
 """fer-evaluate on small datasets written from FER2013: other sizes and colour, other class spellings,
-a class the model lacks (reported and excluded), split selection, JSON output."""
+a class the model lacks (reported and excluded), split selection, JSON output, several models side by side, and the
+expected calibration error (FER+ figures: test_emotion_ferplus.py)."""
 from __future__ import annotations
 
 import json
@@ -11,7 +12,8 @@ import pytest
 
 from conftest import REPO, data_dir
 from fer_perception.emotion.checkpoint import load_model
-from fer_perception.emotion.evaluate import main, network_probabilities, predict_probabilities
+from fer_perception.emotion.evaluate import (expected_calibration_error, main, network_probabilities,
+                                             predict_probabilities)
 from fer_perception.emotion.fusion import coarse_to_fine_label
 
 MODEL = REPO / "models" / "emotion_fer2013.pt"
@@ -45,7 +47,8 @@ def test_aliases_colour_resize_and_unknown_class(fer_test, tmp_path: Path, capsy
     assert main([str(data), "--json", str(report), "--model", str(MODEL)]) == 0
     printed = capsys.readouterr().out
     assert "'contempt' (6 faces)" in printed and "excluded" in printed
-    assert "accuracy:" in printed and "macro-F1:" in printed and "confusion matrix" in printed
+    for row in ("accuracy", "macro-F1", "ECE (15 bins, top-1)", "recall disgust", "confusion matrix"):
+        assert row in printed
 
     result = json.loads(report.read_text())
     assert result["excluded_classes"] == {"contempt": 6}
@@ -59,6 +62,7 @@ def test_aliases_colour_resize_and_unknown_class(fer_test, tmp_path: Path, capsy
     cascade = [coarse_to_fine_label(p) for p in predict_probabilities(classify, faces[6:])]
     assert abs(result["coarse_to_fine_accuracy"] - float((np.array(cascade) == labels[6:]).mean())) <= 5 / 64
     assert set(result["recall"]) == set(spec.labels)
+    assert "ferplus" not in result and 0.0 < result["ece"] < 1.0  # a dataset without FER+ votes: its own labels
 
 
 def test_split_selection_and_tta(fer_test, tmp_path: Path, capsys) -> None:
@@ -102,3 +106,37 @@ def test_backend_scores_the_model_as_the_node_runs_it(fer_test, tmp_path: Path, 
     capsys.readouterr()
     assert main([str(data), "--model", str(MODEL), "--backend", "tensorrt"]) == 2
     assert "tensorrt" in capsys.readouterr().err
+
+
+def test_several_models_are_columns_side_by_side(fer_test, tmp_path: Path, capsys) -> None:
+    faces, labels = fer_test
+    data = tmp_path / "faces.npz"
+    np.savez(data, images=faces, labels=labels, classes=np.array(SPELLINGS[:7]))
+    single, both = tmp_path / "single.json", tmp_path / "both.json"
+    assert main([str(data), "--model", str(MODEL), "--json", str(single)]) == 0
+    capsys.readouterr()
+    assert main([str(data), "--model", str(MODEL), "--model", str(MODEL), "--json", str(both)]) == 0
+    printed = capsys.readouterr().out
+    assert ["[1]", "faces", "[2]", "faces"] in [line.split() for line in printed.splitlines()]
+    accuracy = next(line.split() for line in printed.splitlines() if line.startswith("accuracy"))
+    assert accuracy[1] == accuracy[2] and "confusion matrix" not in printed  # matrices only for one model
+    assert json.loads(both.read_text()) == {"models": [json.loads(single.read_text())] * 2}
+
+
+def test_expected_calibration_error_is_zero_when_confidence_is_accuracy_and_hand_computed_otherwise() -> None:
+    def confident(top: float, count: int) -> np.ndarray:
+        """``count`` faces whose top probability, ``top``, is on class 0 of 4."""
+        return np.tile([top, *[(1.0 - top) / 3] * 3], (count, 1))
+
+    # 10 faces at 0.8 of which 8 are right and 4 at 0.5 of which 2 are: calibrated in both bins.
+    calibrated = np.concatenate([confident(0.8, 10), confident(0.5, 4)])
+    true = np.array([0] * 8 + [1] * 2 + [0] * 2 + [2] * 2)
+    assert expected_calibration_error(calibrated, true) == pytest.approx(0.0, abs=1e-12)
+    # Bin [0.933, 1): 0.95 and 0.97, one right: |0.5 - 0.96| = 0.46, 2 of 5 faces -> 0.184.
+    # Bin [0.6, 0.667): 0.62, right: |1 - 0.62| = 0.38, 1 of 5 -> 0.076.
+    # Bin [0.267, 0.333): 0.3 and 0.28, both wrong: |0 - 0.29| = 0.29, 2 of 5 -> 0.116.
+    probabilities = np.array([[0.95, 0.05, 0.0, 0.0], [0.97, 0.03, 0.0, 0.0], [0.62, 0.38, 0.0, 0.0],
+                              [0.3, 0.25, 0.25, 0.2], [0.28, 0.24, 0.24, 0.24]])
+    true = np.array([0, 1, 0, 3, 2])
+    assert expected_calibration_error(probabilities, true) == pytest.approx(0.184 + 0.076 + 0.116)
+    assert expected_calibration_error(np.zeros((0, 4)), np.zeros(0, np.int64)) == 0.0

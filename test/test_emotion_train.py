@@ -134,6 +134,15 @@ def test_resume_refuses_changed_arguments(small_fer: Path, tmp_path: Path) -> No
         _train(small_fer, tmp_path, "--resume", "--lr", "0.5")
 
 
+def test_resume_takes_a_checkpoint_from_before_label_sets_as_fer2013_labels(small_fer: Path, tmp_path: Path) -> None:
+    _train(small_fer, tmp_path, "--stop-after", "1")
+    state = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert (state["config"].pop("labels"), state["config"].pop("ferplus")) == ("fer2013", None)
+    torch.save(state, tmp_path / "last.pt")
+    _train(small_fer, tmp_path, "--resume")
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["epoch"] == 2
+
+
 def test_fine_tuning_records_its_lineage(small_fer: Path, tmp_path: Path) -> None:
     _train(small_fer, tmp_path / "base", "--stop-after", "1")
     base = tmp_path / "base" / "best.pt"

@@ -1,4 +1,4 @@
-"""FER2013-layout data: loading an ``.npz``, picking a split, and augmenting training batches.
+"""FER2013-layout data: loading an ``.npz``, picking a split, FER+ vote targets, and augmenting training batches.
 
 Training keeps the whole split in memory as one uint8 tensor (28,709 x 48 x
 48 is 66 MB) and augments a batch at a time with vectorised torch ops
@@ -14,10 +14,32 @@ BatchNorm learns away from the natural class mix the model meets at test
 time; a softened inverse-frequency weight instead raises disgust's share of
 the gradient about fourfold relative to happy while every face is seen once
 per epoch.
+
+FER+ (Barsoum et al., 2016) re-labelled every FER2013 face with ten crowd
+votes over ten columns (``neutral, happiness, surprise, sadness, anger,
+disgust, fear, contempt, unknown, NF``), in a file row-aligned to
+``fer2013.npz`` (:func:`load_ferplus`). :func:`ferplus_targets` turns them
+into targets over the model's seven FER2013 classes:
+
+* a face FER+ did not label (``labelled`` false) is dropped;
+* a face with more than :data:`MAX_UNCERTAIN_SHARE` (half) of its votes on
+  ``unknown`` or ``NF`` (not a face) is dropped: most taggers read no
+  emotion in it, so its few emotion votes make no target;
+* ``contempt`` votes are dropped and the distribution is renormalised over
+  the seven classes: the model keeps FER2013's seven outputs (the shipped
+  model, the int8 graph, the expression node and every FER2013 comparison
+  rely on them), and contempt, with 1.7 % of the votes and the majority
+  on 216 of the 35,710 labelled faces, is too rare to learn well as an
+  eighth class; a face whose emotion votes are all contempt has no target
+  left and is dropped;
+* the soft target is the remaining vote distribution; the majority label
+  (for accuracy) is its most voted class, ties going to the first in
+  FER2013 order.
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,8 +47,23 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from fer_perception.emotion.labels import EMOTIONS, canonical_label
+from fer_perception.paths import data_dir
+
 INPUT_SIZE = 48
 """Side of the (square, grayscale) model input in pixels, FER2013's native size."""
+
+FERPLUS_UNCERTAIN = ("unknown", "NF")
+"""FER+ vote columns that name no emotion: the taggers could not decide, or the image is not a face."""
+
+MAX_UNCERTAIN_SHARE = 0.5
+"""A FER+ face is dropped when more than this share of its votes are on :data:`FERPLUS_UNCERTAIN` columns."""
+
+FERPLUS_RULES = {"max_uncertain_share": MAX_UNCERTAIN_SHARE, "uncertain_columns": list(FERPLUS_UNCERTAIN),
+                 "unlabelled": "dropped",
+                 "contempt": "votes dropped, distribution renormalised over the 7 classes (all-contempt faces dropped)",
+                 "majority_ties": "first class in FER2013 order"}
+"""How FER+ votes become targets (:func:`ferplus_targets`), as recorded in training and evaluation reports."""
 
 
 class DatasetError(RuntimeError):
@@ -56,29 +93,108 @@ def load_npz(path: str | Path, split: str | None = None) -> FaceSet:
     an array, or has no split of that name.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DatasetError(f"dataset file not found: {path}")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in data.files}
-    except Exception as error:  # np.load raises several types for damaged files
-        raise DatasetError(f"cannot read dataset {path}: {error}") from error
-    missing = {"images", "labels", "classes"} - arrays.keys()
-    if missing:
-        raise DatasetError(f"dataset {path} lacks array(s) {sorted(missing)}")
+    arrays = _read_arrays(path, "dataset", ("images", "labels", "classes"), ("split", "split_names"))
     images, labels = arrays["images"], arrays["labels"].astype(np.int64)
     classes = tuple(str(name) for name in arrays["classes"])
     if len(images) != len(labels):
         raise DatasetError(f"dataset {path}: {len(images)} images but {len(labels)} labels")
-    if split is not None:
-        if "split" not in arrays:
-            raise DatasetError(f"dataset {path} has no 'split' array; cannot select split {split!r}")
-        names = [str(name) for name in arrays.get("split_names", np.array(["train", "val", "test"]))]
-        if split not in names:
-            raise DatasetError(f"dataset {path} has no split {split!r}; it has {names}")
-        keep = arrays["split"] == names.index(split)
-        images, labels = images[keep], labels[keep]
-    return FaceSet(images=images, labels=labels, classes=classes)
+    rows = _split_rows(arrays, path, split)
+    return FaceSet(images=images[rows], labels=labels[rows], classes=classes)
+
+
+def _read_arrays(path: Path, kind: str, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict:
+    """The ``required`` and (where present) ``optional`` arrays of the ``.npz`` at ``path``, and only those (a
+    caller that needs a dataset's split but not its images does not read the images); :class:`DatasetError`
+    naming the ``kind`` of file and its path when it is missing, unreadable or lacks a required array."""
+    if not path.is_file():
+        raise DatasetError(f"{kind} file not found: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            missing = set(required) - set(data.files)
+            if missing:
+                raise DatasetError(f"{kind} {path} lacks array(s) {sorted(missing)}")
+            return {name: data[name] for name in (*required, *optional) if name in data.files}
+    except DatasetError:
+        raise
+    except Exception as error:  # np.load raises several types for damaged files
+        raise DatasetError(f"cannot read {kind} {path}: {error}") from error
+
+
+def _split_rows(arrays: dict, path: Path, split: str | None) -> np.ndarray | slice:
+    """Which rows of the dataset ``arrays`` (read from ``path``) belong to ``split``: all when it is None."""
+    if split is None:
+        return slice(None)
+    if "split" not in arrays:
+        raise DatasetError(f"dataset {path} has no 'split' array; cannot select split {split!r}")
+    names = [str(name) for name in arrays.get("split_names", np.array(["train", "val", "test"]))]
+    if split not in names:
+        raise DatasetError(f"dataset {path} has no split {split!r}; it has {names}")
+    return arrays["split"] == names.index(split)
+
+
+def default_ferplus_path() -> Path:
+    """The shared FER+ votes, row-aligned to the shared ``fer2013/fer2013.npz``."""
+    return data_dir() / "ferplus" / "ferplus_votes.npz"
+
+
+@dataclass(frozen=True)
+class FerPlusTargets:
+    """FER+ targets of a sequence of faces over :data:`~fer_perception.emotion.labels.EMOTIONS` (see the module
+    docstring for the rules); faces that are dropped keep their row, with ``keep`` false."""
+
+    distributions: np.ndarray
+    """float32 (N, 7): each kept face's vote distribution over the seven classes; zero for dropped faces."""
+    keep: np.ndarray
+    """bool (N,): whether the face has a FER+ target."""
+
+    @property
+    def majority(self) -> np.ndarray:
+        """int64 (N,): each face's most voted class (index into EMOTIONS), -1 for dropped faces."""
+        return np.where(self.keep, self.distributions.argmax(1), -1)
+
+    def majority_faces(self, faces: FaceSet) -> FaceSet:
+        """The kept faces of ``faces`` (the same rows as these targets) with their FER+ majority labels."""
+        return FaceSet(images=faces.images[self.keep], labels=self.majority[self.keep], classes=EMOTIONS)
+
+
+def ferplus_targets(votes: np.ndarray, columns: Sequence[str], labelled: np.ndarray) -> FerPlusTargets:
+    """FER+ targets of faces with vote counts ``votes`` (N, len(columns)) and FER+'s ``labelled`` flags.
+
+    ``columns`` may name the emotions in any spelling :func:`~fer_perception.emotion.labels.canonical_label`
+    knows; a column that is neither one of the seven emotions nor :data:`FERPLUS_UNCERTAIN` (FER+'s
+    ``contempt``) does not count towards the distribution. Raises ValueError when a column is missing.
+    """
+    names = [canonical_label(name) for name in columns]
+    wanted = [*EMOTIONS, *(canonical_label(name) for name in FERPLUS_UNCERTAIN)]
+    missing = [name for name in wanted if name not in names]
+    if missing:
+        raise ValueError(f"FER+ vote columns {list(columns)} lack {missing}")
+    votes = np.asarray(votes, np.float64)
+    emotion = votes[:, [names.index(name) for name in EMOTIONS]]
+    uncertain = votes[:, [names.index(name) for name in wanted[len(EMOTIONS):]]].sum(1)
+    emotion_total = emotion.sum(1)
+    keep = (np.asarray(labelled, bool) & (uncertain <= MAX_UNCERTAIN_SHARE * votes.sum(1)) & (emotion_total > 0))
+    distributions = np.divide(emotion, emotion_total[:, None], out=np.zeros_like(emotion), where=keep[:, None])
+    return FerPlusTargets(distributions=distributions.astype(np.float32), keep=keep)
+
+
+def load_ferplus(path: str | Path, data_path: str | Path, split: str | None = None) -> FerPlusTargets:
+    """FER+ targets of the faces of the dataset ``data_path`` (of its ``split`` when given, in the order
+    :func:`load_npz` returns them) from the votes file ``path`` (arrays ``votes``, ``columns``, ``labelled``),
+    whose rows are the dataset's rows. :class:`DatasetError` naming the file when it is missing, unreadable,
+    lacks a column or array, or has another number of rows than the dataset."""
+    path, data_path = Path(path), Path(data_path)
+    ferplus = _read_arrays(path, "FER+ votes", ("votes", "columns", "labelled"))
+    data = _read_arrays(data_path, "dataset", ("labels",), ("split", "split_names"))
+    if not len(ferplus["votes"]) == len(ferplus["labelled"]) == len(data["labels"]):
+        raise DatasetError(f"FER+ votes {path} ({len(ferplus['votes'])} rows) are not row-aligned to dataset "
+                           f"{data_path} ({len(data['labels'])} faces)")
+    rows = _split_rows(data, data_path, split)
+    try:
+        return ferplus_targets(ferplus["votes"][rows], [str(name) for name in ferplus["columns"]],
+                               ferplus["labelled"][rows])
+    except ValueError as error:
+        raise DatasetError(f"{path}: {error}") from error
 
 
 def pixel_statistics(images: np.ndarray) -> tuple[float, float]:

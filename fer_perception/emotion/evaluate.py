@@ -1,4 +1,14 @@
-"""Scoring an emotion model on a labelled face dataset (CLI ``fer-evaluate``).
+"""Scoring emotion models on a labelled face dataset (CLI ``fer-evaluate``).
+
+For each model (``--model`` repeated: one column each, side by side) it
+reports accuracy, per-class recall, macro-F1 and the expected calibration
+error (:func:`expected_calibration_error`: 15 equal-width bins of top-1
+confidence) against the dataset's labels and, for FER2013 (or with
+``--ferplus``), against the FER+ majority labels of the same faces (seven
+classes; faces FER+ gives no target are dropped, by the rules of
+:mod:`fer_perception.emotion.dataset`): how a model does on the labels it
+was trained on next to cleaner ones, and how far its confidence can be
+trusted on each.
 
 Also provides the batch prediction and the metrics (accuracy, per-class
 recall, macro-F1, confusion matrix) the training report uses, so training and
@@ -18,11 +28,18 @@ import torch
 from torch import nn
 
 from fer_perception.emotion.checkpoint import ModelLoadError, load_model
-from fer_perception.emotion.dataset import DatasetError, FaceSet, load_npz, normalise
+from fer_perception.emotion.dataset import (FERPLUS_RULES, DatasetError, FaceSet, default_ferplus_path,
+                                            load_ferplus, load_npz, normalise)
 from fer_perception.emotion.fusion import coarse_to_fine_label
-from fer_perception.emotion.labels import canonical_label
+from fer_perception.emotion.labels import EMOTIONS, canonical_label
 from fer_perception.paths import share_dir
 from fer_perception.types import EMOTION_LABELS
+
+ECE_BINS = 15
+"""Equal-width bins of top-1 confidence over [0, 1] in :func:`expected_calibration_error` (Guo et al.'s 15)."""
+
+FER2013_FILE = "fer2013.npz"
+"""Name of the dataset FER+ votes are row-aligned to: ``fer-evaluate`` scores FER+ on it by default."""
 
 
 Classify = Callable[[np.ndarray], np.ndarray]
@@ -86,6 +103,31 @@ def classification_metrics(true: np.ndarray, predicted: np.ndarray, labels: list
     }
 
 
+def expected_calibration_error(probabilities: np.ndarray, true: np.ndarray, bins: int = ECE_BINS) -> float:
+    """Expected calibration error of the top-1 predictions (Guo et al., 2017): how far the model's confidence is
+    from how often it is right.
+
+    Each face's confidence is its top probability; faces go into ``bins`` equal-width confidence bins (bin b
+    holds [b/bins, (b+1)/bins), the last one 1 too), and the ECE is the mean over the bins, weighted by their
+    share of the faces, of |accuracy - mean confidence| within the bin. 0: in every bin the model is right as
+    often as it says; a model that says 0.9 on every face and is right on 70 % of them scores 0.2.
+    """
+    if not len(true):
+        return 0.0
+    confidence = probabilities.max(1)
+    correct = (probabilities.argmax(1) == true).astype(np.float64)
+    index = np.minimum((confidence * bins).astype(np.int64), bins - 1)
+    gaps = np.bincount(index, correct, bins) - np.bincount(index, confidence, bins)
+    return float(np.abs(gaps).sum() / len(true))
+
+
+def probability_metrics(true: np.ndarray, probabilities: np.ndarray, labels: list[str] | tuple[str, ...]) -> dict:
+    """:func:`classification_metrics` of the top-1 predictions of ``probabilities`` (N, C), with their ECE."""
+    predicted = probabilities.argmax(1) if len(probabilities) else np.zeros(0, np.int64)
+    return {**classification_metrics(true, predicted, labels),
+            "ece": expected_calibration_error(probabilities, true), "ece_bins": ECE_BINS}
+
+
 def to_model_input(images: np.ndarray, size: int) -> np.ndarray:
     """uint8 (N, size, size) gray faces from uint8 gray (N, H, W) or RGB (N, H, W, 3) images of any size.
 
@@ -121,25 +163,13 @@ def match_classes(dataset_classes: tuple[str, ...], model_labels: tuple[str, ...
     return mapping, unknown
 
 
-def format_metrics(metrics: dict) -> str:
-    """Accuracy, macro-F1, per-class recall and the confusion matrix as plain text."""
-    labels = metrics["labels"]
-    width = max(len(label) for label in labels) + 1
-    lines = [f"faces: {metrics['count']}", f"accuracy: {metrics['accuracy']:.4f}",
-             f"macro-F1: {metrics['macro_f1']:.4f}", "", f"{'class':<{width}} recall  support"]
-    lines += [f"{label:<{width}} {metrics['recall'][label]:.4f}  {metrics['support'][label]}" for label in labels]
-    lines += ["", "confusion matrix (rows true, columns predicted):",
-              " " * width + "".join(f"{label[:8]:>9}" for label in labels)]
-    lines += [f"{label:<{width}}" + "".join(f"{value:>9}" for value in row)
-              for label, row in zip(labels, metrics["confusion"])]
-    return "\n".join(lines)
-
-
 def evaluate(data_path: Path, model_path: Path, split: str | None, tta: bool, limit: int | None = None,
-             backend: str | None = None) -> dict:
+             backend: str | None = None, ferplus: Path | None = None) -> dict:
     """Metrics of the model on the dataset (one split of it when given; its first ``limit`` faces when
     given), plus what was excluded and why. The model runs in torch as trained, or, with ``backend``, as
-    :class:`~fer_perception.emotion.classifier.EmotionClassifier` runs it in the expression node."""
+    :class:`~fer_perception.emotion.classifier.EmotionClassifier` runs it in the expression node. With
+    ``ferplus`` (FER+ votes row-aligned to the dataset), also the metrics of the same predictions against the
+    FER+ majority labels, under ``ferplus`` (:func:`ferplus_metrics`)."""
     network, spec = load_model(model_path)
     if backend is None:
         classify = network_probabilities(network, spec.mean, spec.std)
@@ -153,18 +183,81 @@ def evaluate(data_path: Path, model_path: Path, split: str | None, tta: bool, li
     mapping, unknown = match_classes(faces.classes, spec.labels)
     targets = mapping[faces.labels]
     keep = targets >= 0
-    inputs = to_model_input(faces.images[keep], spec.input_size)
-    probabilities = predict_probabilities(classify, inputs, tta=tta)
-    predicted = probabilities.argmax(1) if len(inputs) else np.zeros(0, np.int64)
-    metrics = classification_metrics(targets[keep], predicted, spec.labels)
+    probabilities = predict_probabilities(classify, to_model_input(faces.images, spec.input_size), tta=tta)
+    metrics = probability_metrics(targets[keep], probabilities[keep], spec.labels)
     excluded = {name: int((faces.labels == faces.classes.index(name)).sum()) for name in unknown}
     result = {"data": str(data_path), "split": split, "model": str(model_path),
               "backend": backend or "torch (as trained)", "tta": tta,
               "excluded_classes": excluded, **metrics}
-    if tuple(spec.labels) == EMOTION_LABELS and len(inputs):
-        cascade = np.array([coarse_to_fine_label(p) for p in probabilities])
+    if tuple(spec.labels) == EMOTION_LABELS and keep.any():
+        cascade = np.array([coarse_to_fine_label(p) for p in probabilities[keep]])
         result["coarse_to_fine_accuracy"] = float((cascade == targets[keep]).mean())
+    if ferplus is not None:
+        result["ferplus"] = ferplus_metrics(ferplus, data_path, split, limit, probabilities, spec.labels)
     return result
+
+
+def ferplus_metrics(path: Path, data_path: Path, split: str | None, limit: int | None, probabilities: np.ndarray,
+                    model_labels: tuple[str, ...]) -> dict:
+    """Metrics of ``probabilities`` (of the faces of ``data_path``, its ``split`` when given, its first ``limit``
+    when given) against the FER+ majority labels of the votes file ``path`` row-aligned to it: faces FER+ gives
+    no target are dropped (counted under ``dropped``), those whose majority class the model lacks excluded."""
+    targets = load_ferplus(path, data_path, split)
+    keep = targets.keep[:limit]
+    majority = targets.majority[:limit][keep]
+    mapping, lacking = match_classes(EMOTIONS, model_labels)
+    true = mapping[majority]
+    known = true >= 0
+    return {"votes": str(path), "rules": FERPLUS_RULES, "dropped": int((~keep).sum()),
+            "excluded_classes": {name: int((majority == EMOTIONS.index(name)).sum()) for name in lacking},
+            **probability_metrics(true[known], probabilities[keep][known], model_labels)}
+
+
+REPORT_ROWS = (("faces", "count", "{}"), ("accuracy", "accuracy", "{:.4f}"), ("macro-F1", "macro_f1", "{:.4f}"),
+               (f"ECE ({ECE_BINS} bins, top-1)", "ece", "{:.4f}"),
+               ("coarse-to-fine accuracy", "coarse_to_fine_accuracy", "{:.4f}"))
+"""(row name, metric key, format) of the summary rows of :func:`format_report`; per-class recall follows.
+Coarse-to-fine: neutral/happy/surprise/negative first, then within negative
+(:func:`~fer_perception.emotion.fusion.coarse_to_fine_label`)."""
+
+
+def report_columns(results: list[dict]) -> list[tuple[str, dict]]:
+    """(heading, metrics) of each column of the report: per model (numbered when there are several), the
+    dataset's labels (headed by the file's name) and, where scored, the FER+ majority labels."""
+    columns = []
+    for number, result in enumerate(results, 1):
+        tag = f"[{number}] " if len(results) > 1 else ""
+        columns.append((tag + Path(result["data"]).stem, result))
+        if "ferplus" in result:
+            columns.append((tag + "FER+", result["ferplus"]))
+    return columns
+
+
+def format_report(results: list[dict]) -> str:
+    """The figures of :func:`evaluate` results (one per model, same data) as a table: one column per model and
+    label set, side by side; a figure a column lacks (a class without faces) is ``-``."""
+    columns = report_columns(results)
+    labels = list(dict.fromkeys(label for _, metrics in columns for label in metrics["labels"]))
+    rows = [(name, [pattern.format(metrics[key]) if key in metrics else "-" for _, metrics in columns])
+            for name, key, pattern in REPORT_ROWS if any(key in metrics for _, metrics in columns)]
+    rows += [(f"recall {label}", [f"{metrics['recall'][label]:.4f}" if metrics["support"].get(label) else "-"
+                                  for _, metrics in columns]) for label in labels]
+    name_width = max(len(name) for name, _ in rows)
+    width = max(10, *(len(heading) + 2 for heading, _ in columns))
+    lines = [" " * name_width + "".join(f"{heading:>{width}}" for heading, _ in columns)]
+    lines += [f"{name:<{name_width}}" + "".join(f"{value:>{width}}" for value in values) for name, values in rows]
+    return "\n".join(lines)
+
+
+def format_confusion(heading: str, metrics: dict) -> str:
+    """The confusion matrix of ``metrics`` as plain text, under ``heading``."""
+    labels = metrics["labels"]
+    width = max(len(label) for label in labels) + 1
+    lines = [f"confusion matrix, {heading} (rows true, columns predicted):",
+             " " * width + "".join(f"{label[:8]:>9}" for label in labels)]
+    lines += [f"{label:<{width}}" + "".join(f"{value:>9}" for value in row)
+              for label, row in zip(labels, metrics["confusion"])]
+    return "\n".join(lines)
 
 
 def _has_splits(path: Path) -> bool:
@@ -186,31 +279,48 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("data", type=Path, help=".npz with images, labels, classes (optionally split, split_names)")
     parser.add_argument("--split", default="test",
                         help="split to score when the file has splits (default: %(default)s); ignored without them")
-    parser.add_argument("--model", type=Path, default=None, help="model file (default: the shipped models/emotion_fer2013.pt)")
-    parser.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
+    parser.add_argument("--model", type=Path, action="append", default=None,
+                        help="model file; repeat it to compare several models side by side "
+                             "(default: the shipped models/emotion_fer2013.pt)")
+    votes = parser.add_mutually_exclusive_group()
+    votes.add_argument("--ferplus", type=Path, default=None, metavar="VOTES",
+                       help="FER+ votes row-aligned to DATA: also score against their majority labels "
+                            f"(default: {default_ferplus_path()} when DATA is a {FER2013_FILE})")
+    votes.add_argument("--no-ferplus", action="store_true", help=f"do not score FER+, not even on {FER2013_FILE}")
+    parser.add_argument("--json", type=Path, default=None,
+                        help="also write the results as JSON here (with several models: {\"models\": [...]})")
     parser.add_argument("--backend", default=None,
                         help="run the model as the expression node does, with this backend of "
                              "fer_perception.emotion.classifier.BACKENDS (default: torch as trained)")
     parser.add_argument("--tta", action="store_true", help="average with the mirrored face (test-time augmentation)")
     args = parser.parse_args(argv)
+    ferplus = args.ferplus
+    if ferplus is None and not args.no_ferplus and args.data.name == FER2013_FILE:
+        ferplus = default_ferplus_path()
     torch.set_num_threads(min(2, torch.get_num_threads()))
     try:
         split = args.split if _has_splits(args.data) else None
-        result = evaluate(args.data, args.model or default_model_path(), split, args.tta, backend=args.backend)
+        results = [evaluate(args.data, model, split, args.tta, backend=args.backend, ferplus=ferplus)
+                   for model in args.model or [default_model_path()]]
     except (DatasetError, ModelLoadError, ValueError) as error:
         print(f"fer-evaluate: {error}", file=sys.stderr)
         return 2
-    for name, count in result["excluded_classes"].items():
-        print(f"class {name!r} ({count} faces) is not one of the model's classes; excluded")
-    print(f"{result['data']} split {result['split'] or '(all)'}, model {result['model']}, {result['backend']}"
-          f"{', flip TTA' if args.tta else ''}")
-    print(format_metrics(result))
-    if "coarse_to_fine_accuracy" in result:
-        print(f"\ncoarse-to-fine (neutral/happy/surprise/negative, then within negative) accuracy: "
-              f"{result['coarse_to_fine_accuracy']:.4f} (flat: {result['accuracy']:.4f})")
+    several = len(results) > 1
+    print(f"{args.data} split {split or '(all)'}{', flip TTA' if args.tta else ''}")
+    for number, result in enumerate(results, 1):
+        print(f"{f'[{number}] ' if several else ''}model {result['model']}, {result['backend']}")
+        for name, count in result["excluded_classes"].items():
+            print(f"  class {name!r} ({count} faces) is not one of the model's classes; excluded")
+    if ferplus is not None:
+        print(f"FER+ majority labels from {ferplus}: {results[0]['ferplus']['dropped']} faces dropped "
+              "(unlabelled, mostly unknown/NF votes, or only contempt)")
+    print("\n" + format_report(results))
+    if not several:
+        for heading, metrics in report_columns(results):
+            print("\n" + format_confusion(heading, metrics))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2))
+        args.json.write_text(json.dumps(results[0] if not several else {"models": results}, indent=2))
     return 0
 
 

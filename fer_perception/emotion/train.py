@@ -15,9 +15,25 @@ default where torch sees a GPU) trains the same recipe on a GPU; the
 augmentation stays on the CPU, so its random stream is the same on both.
 Outputs in ``--out``: ``last.pt`` (resume state), ``best.pt`` (best-by-val
 model in the shipped format), ``report.json`` (val accuracy, with and without
-flip TTA, per-class recall, macro-F1, confusion matrices, history). Test is
+flip TTA, per-class recall, macro-F1, calibration error, confusion matrices,
+history). Test is
 scored only with ``--score-test``: runs are compared on val alone, and test is
 scored once, with ``fer-evaluate``, on the model that is shipped.
+
+``--labels ferplus`` trains on the FER2013 faces with the FER+ crowd votes
+(``--ferplus``, row-aligned to ``--data``) instead of FER2013's labels: the
+loss is the cross-entropy to each face's vote distribution over the seven
+FER2013 classes (soft targets; class weights, label smoothing and
+distillation apply as with FER2013's labels), and faces FER+ gives no target
+are left out
+(unlabelled, mostly ``unknown``/``NF`` votes, or only ``contempt`` votes:
+contempt votes are dropped and the model keeps its seven outputs; the rules
+and their reasons are in :mod:`fer_perception.emotion.dataset`). The epoch is
+then selected by the FER+ majority accuracy on val (over those faces,
+``val_ferplus_majority_accuracy``); ``val_accuracy`` is FER2013-label val
+accuracy for both label sets, so a FER+ run can be held to what it costs on
+FER2013. Class weights count each class's FER+ majority faces. A checkpoint
+resumes only with the label set it was trained with.
 
 ``--teacher MODEL`` adds knowledge distillation (Hinton et al., 2015): the
 frozen teacher classifies the same augmented batch and the loss mixes the
@@ -62,10 +78,11 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn, update_bn
 from tqdm import tqdm
 
 from fer_perception.emotion.checkpoint import ModelLoadError, ModelSpec, atomic_save, load_model, save_model
-from fer_perception.emotion.dataset import (INPUT_SIZE, Augmentation, DatasetError, class_weights, load_npz,
-                                            normalise, pixel_statistics)
-from fer_perception.emotion.evaluate import (classification_metrics, network_accuracy, network_probabilities,
-                                             predict_probabilities)
+from fer_perception.emotion.dataset import (FERPLUS_RULES, INPUT_SIZE, Augmentation, DatasetError, FaceSet,
+                                            FerPlusTargets, class_weights, default_ferplus_path, load_ferplus,
+                                            load_npz, normalise, pixel_statistics)
+from fer_perception.emotion.evaluate import (network_accuracy, network_probabilities, predict_probabilities,
+                                             probability_metrics)
 from fer_perception.emotion.labels import EMOTIONS, canonical_label
 from fer_perception.emotion.network import build_network
 from fer_perception.hardware import cpu_description
@@ -77,6 +94,14 @@ BEST_FILE = "best.pt"
 REPORT_FILE = "report.json"
 RESUME_IGNORED = ("resume", "stop_after", "threads", "out", "device", "score_test")
 """Arguments that may differ between a run and its resumption; all others must match."""
+VAL_METRICS = {"val_accuracy": "val accuracy", "val_ferplus_majority_accuracy": "val FER+ majority accuracy"}
+"""The val figures of each epoch by their key in history, checkpoint and model metadata, with what they are called:
+FER2013-label accuracy over all val faces (with either ``--labels``, so a FER+ run can be held to what it costs on
+FER2013), and with ``--labels ferplus`` FER+ majority accuracy over the val faces FER+ gives a target."""
+SELECTION_METRIC = {"fer2013": "val_accuracy", "ferplus": "val_ferplus_majority_accuracy"}
+"""Per ``--labels``, the figure of :data:`VAL_METRICS` that selects the epoch."""
+BEFORE_LABELS = {"labels": "fer2013", "ferplus": None}
+"""What a checkpoint written before ``--labels`` existed was trained on, for ``--resume``."""
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -98,6 +123,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--widths", type=int, nargs=4, default=[32, 64, 128, 256])
     parser.add_argument("--blocks", type=int, nargs=4, default=[1, 1, 1, 1])
     parser.add_argument("--dropout", type=float, default=0.2)
+    parser.add_argument("--labels", choices=tuple(SELECTION_METRIC), default="fer2013",
+                        help="targets: FER2013's labels, or the FER+ vote distributions over the same 7 classes "
+                             "(soft targets; the epoch is then selected by FER+ majority accuracy on val) "
+                             "(default: %(default)s)")
+    parser.add_argument("--ferplus", type=Path, default=None, metavar="VOTES",
+                        help="with --labels ferplus: FER+ votes row-aligned to --data "
+                             f"(default: {default_ferplus_path()})")
     parser.add_argument("--init", type=Path, default=None,
                         help="start from the weights of this model file (same architecture; --blocks may add "
                              "blocks, which start as identities), e.g. to fine-tune")
@@ -147,6 +179,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--teacher-flip needs --teacher")
     if args.swa and args.ema_decay > 0:
         parser.error("--swa and --ema-decay are two kinds of weight average; choose one")
+    if args.labels == "ferplus":
+        args.ferplus = args.ferplus or default_ferplus_path()
+    elif args.ferplus is not None:
+        parser.error("--ferplus needs --labels ferplus")
     return args
 
 
@@ -267,12 +303,42 @@ def _check_classes(classes: tuple[str, ...], path: Path) -> None:
         raise SystemExit(f"{path}: classes {list(classes)} are not FER2013's {list(EMOTIONS)} in that order")
 
 
+def _hard_labels(targets: torch.Tensor) -> torch.Tensor:
+    """Class indices of targets: class-index targets as they are, soft targets' (N, C) most probable class."""
+    return targets if targets.ndim == 1 else targets.argmax(1)
+
+
+def _target_sets(splits: dict[str, FaceSet], ferplus: dict[str, FerPlusTargets]) -> dict[str, FaceSet]:
+    """The labelled face sets scored in the report, by report key: each split with FER2013's labels, and with FER+
+    targets also its faces FER+ gives a target, with their FER+ majority labels (``<split>_ferplus``)."""
+    sets = {}
+    for split, faces in splits.items():
+        sets[split] = faces
+        if split in ferplus:
+            sets[f"{split}_ferplus"] = ferplus[split].majority_faces(faces)
+    return sets
+
+
+def _training_set(splits: dict[str, FaceSet], ferplus: dict[str, FerPlusTargets],
+                  training_splits: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images and targets of the faces trained on: FER2013's labels (N,), or with FER+ targets the vote
+    distributions (N, 7) of the faces FER+ gives one."""
+    if ferplus:
+        images = [splits[split].images[ferplus[split].keep] for split in training_splits]
+        targets = [ferplus[split].distributions[ferplus[split].keep] for split in training_splits]
+    else:
+        images = [splits[split].images for split in training_splits]
+        targets = [splits[split].labels for split in training_splits]
+    return torch.from_numpy(np.concatenate(images)), torch.from_numpy(np.concatenate(targets))
+
+
 def _train_epoch(network: nn.Module, optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LRScheduler,
-                 loss_fn: nn.Module, images: torch.Tensor, labels: torch.Tensor, generator: torch.Generator,
+                 loss_fn: nn.Module, images: torch.Tensor, targets: torch.Tensor, generator: torch.Generator,
                  args: argparse.Namespace, mean: float, std: float, description: str,
                  average: AveragedModel | None, teacher: TeacherEnsemble | None) -> dict[str, float]:
-    """One pass over the shuffled training images (updating the weight average after each step, if any);
-    returns mean loss and accuracy on the augmented batches."""
+    """One pass over the shuffled training images (updating the weight average after each step, if any) with their
+    ``targets``, class indices (N,) or soft targets (N, C); returns mean loss and accuracy on the augmented batches
+    (against the most probable class of soft targets)."""
     network.train()
     order = torch.randperm(len(images), generator=generator)
     batches = max(1, len(order) // args.batch_size)  # the last partial batch is dropped (BatchNorm needs a few samples)
@@ -282,10 +348,10 @@ def _train_epoch(network: nn.Module, optimizer: torch.optim.Optimizer, scheduler
         for batch_index in range(batches):
             chosen = order[batch_index * args.batch_size:(batch_index + 1) * args.batch_size]
             inputs = ((augmentation(images[chosen], generator) - mean) / std).unsqueeze(1).to(args.device)
-            targets = labels[chosen].to(args.device)
+            batch_targets = targets[chosen].to(args.device)
             with torch.autocast(args.device, dtype=torch.bfloat16, enabled=args.bf16):
                 logits = network(inputs)
-                loss = loss_fn(logits.float(), targets)
+                loss = loss_fn(logits.float(), batch_targets)
                 if teacher is not None:
                     with torch.no_grad():
                         teacher_logits = teacher(inputs)
@@ -301,7 +367,7 @@ def _train_epoch(network: nn.Module, optimizer: torch.optim.Optimizer, scheduler
             if average is not None:
                 average.update_parameters(network)
             loss_sum += float(loss.detach()) * len(chosen)
-            correct += int((logits.argmax(1) == targets).sum())
+            correct += int((logits.argmax(1) == _hard_labels(batch_targets)).sum())
             seen += len(chosen)
             progress.update()
             progress.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
@@ -315,16 +381,15 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
                     reduction="batchmean", log_target=True) * temperature ** 2
 
 
-def _final_report(best_path: Path, faces: dict[str, np.ndarray], targets: dict[str, np.ndarray]) -> dict[str, Any]:
-    """Metrics of the selected model on each split of ``faces``, without and with flip TTA."""
+def _final_report(best_path: Path, scored: dict[str, FaceSet]) -> dict[str, Any]:
+    """Metrics of the selected model on each labelled face set of ``scored``, without and with flip TTA."""
     network, spec = load_model(best_path)
     report: dict[str, Any] = {}
-    for split in faces:
+    for name, faces in scored.items():
         for tta in (False, True):
-            probabilities = predict_probabilities(network_probabilities(network, spec.mean, spec.std), faces[split],
+            probabilities = predict_probabilities(network_probabilities(network, spec.mean, spec.std), faces.images,
                                                   tta=tta)
-            metrics = classification_metrics(targets[split], probabilities.argmax(1), spec.labels)
-            report[f"{split}_tta" if tta else split] = metrics
+            report[f"{name}_tta" if tta else name] = probability_metrics(faces.labels, probabilities, spec.labels)
     return report
 
 
@@ -337,12 +402,22 @@ def main(argv: list[str] | None = None) -> int:
     scored_splits = ("val", "test") if args.score_test else ("val",)
     try:
         splits = {split: load_npz(args.data, split) for split in ("train", *scored_splits)}
+        ferplus = ({} if args.labels == "fer2013" else
+                   {split: load_ferplus(args.ferplus, args.data, split) for split in splits})
     except DatasetError as error:
         raise SystemExit(str(error)) from error
     _check_classes(splits["train"].classes, args.data)
     training_splits = ("train", "val") if args.train_on_val else ("train",)
-    train_images = torch.from_numpy(np.concatenate([splits[split].images for split in training_splits]))
-    train_labels = torch.from_numpy(np.concatenate([splits[split].labels for split in training_splits]))
+    train_images, train_targets = _training_set(splits, ferplus, training_splits)
+    scored = _target_sets({split: splits[split] for split in scored_splits}, ferplus)
+    metric = SELECTION_METRIC[args.labels]
+    selected_by = "last epoch (val is trained on)" if args.train_on_val else VAL_METRICS[metric]
+    val_sets = {"val_accuracy": scored["val"]}  # FER2013 labels, with either --labels
+    if ferplus:
+        val_sets = {SELECTION_METRIC["ferplus"]: scored["val_ferplus"], **val_sets}
+    targets_record = ({"labels": "fer2013"} if not ferplus else
+                      {"labels": "ferplus", "ferplus_file": args.ferplus.name, "rules": FERPLUS_RULES,
+                       "train_faces": len(train_images), "val_faces": len(scored["val_ferplus"])})
     mean, std = pixel_statistics(splits["train"].images)  # the train split's always, as --init and --teacher use
 
     torch.manual_seed(args.seed)
@@ -368,14 +443,17 @@ def main(argv: list[str] | None = None) -> int:
     elif args.swa:
         average = AveragedModel(network)
     selected = network if average is None else average.module  # the weights that are validated and saved
-    weights = class_weights(train_labels.numpy(), len(EMOTIONS), args.class_weight_power)
+    weights = class_weights(_hard_labels(train_targets).numpy(), len(EMOTIONS), args.class_weight_power)
     loss_fn = nn.CrossEntropyLoss(weight=weights, label_smoothing=args.label_smoothing).to(args.device)
 
-    start_epoch, best, history, elapsed = 1, {"epoch": 0, "val_accuracy": -1.0}, [], 0.0
+    start_epoch, best, history, elapsed = 1, {"epoch": 0, metric: -1.0}, [], 0.0
     if args.resume:
         state = torch.load(out / RESUME_FILE, map_location="cpu", weights_only=True)
-        changed = {key: (state["config"].get(key), value) for key, value in config.items()
-                   if state["config"].get(key) != value}
+        resumed = {**BEFORE_LABELS, **state["config"]}
+        if resumed["labels"] != args.labels:
+            raise SystemExit(f"--resume: {out / RESUME_FILE} was trained with --labels {resumed['labels']} and cannot "
+                             f"continue with --labels {args.labels} (other targets, another val metric)")
+        changed = {key: (resumed.get(key), value) for key, value in config.items() if resumed.get(key) != value}
         if changed:
             raise SystemExit(f"--resume: arguments differ from the checkpointed run (old, new): {changed}")
         network.load_state_dict(state["model"])
@@ -388,7 +466,7 @@ def main(argv: list[str] | None = None) -> int:
             torch.cuda.set_rng_state(state["cuda_rng"])
         generator.set_state(state["augment_rng"])
         start_epoch, best, history, elapsed = state["epoch"] + 1, state["best"], state["history"], state["elapsed_s"]
-        print(f"resuming at epoch {start_epoch}/{args.epochs} (best val {best['val_accuracy']:.4f} "
+        print(f"resuming at epoch {start_epoch}/{args.epochs} (best {VAL_METRICS[metric]} {best[metric]:.4f} "
               f"at epoch {best['epoch']})", flush=True)
 
     spec = ModelSpec(architecture=ARCHITECTURE, kwargs=kwargs, labels=EMOTIONS, input_size=INPUT_SIZE,
@@ -396,22 +474,21 @@ def main(argv: list[str] | None = None) -> int:
     run_epochs = 0
     for epoch in range(start_epoch, args.epochs + 1):
         began = time.monotonic()
-        stats = _train_epoch(network, optimizer, scheduler, loss_fn, train_images, train_labels, generator, args, mean,
+        stats = _train_epoch(network, optimizer, scheduler, loss_fn, train_images, train_targets, generator, args, mean,
                              std, f"epoch {epoch}/{args.epochs}", None if args.swa else average, teacher)
         if args.swa:
             average.update_parameters(network)
             recompute_batch_norm(average.module, train_images, mean, std)
-        val_accuracy = network_accuracy(selected, mean, std, splits["val"])
-        if args.train_on_val or val_accuracy > best["val_accuracy"]:
-            best = {"epoch": epoch, "val_accuracy": val_accuracy}
-            training = {"dataset": "FER2013", "data_file": args.data.name, "train_split": "+".join(training_splits),
-                        "selected_by": "last epoch (val is trained on)" if args.train_on_val else "val accuracy",
-                        "epoch": epoch, "val_accuracy": val_accuracy,
-                        "seed": args.seed, "config": config, **lineage}
+        scores = {name: network_accuracy(selected, mean, std, faces) for name, faces in val_sets.items()}
+        if args.train_on_val or scores[metric] > best[metric]:
+            best = {"epoch": epoch, **scores}
+            training = {"dataset": "FER2013", "data_file": args.data.name, "targets": targets_record,
+                        "train_split": "+".join(training_splits), "selected_by": selected_by, "epoch": epoch,
+                        **scores, "seed": args.seed, "config": config, **lineage}
             save_model(out / BEST_FILE, selected, ModelSpec(**{**spec.__dict__, "training": training}))
         elapsed += time.monotonic() - began
         history.append({"epoch": epoch, "lr": scheduler.get_last_lr()[0], "train_loss": stats["loss"],
-                        "train_accuracy": stats["accuracy"], "val_accuracy": val_accuracy})
+                        "train_accuracy": stats["accuracy"], **scores})
         atomic_save({"config": config, "epoch": epoch, "model": network.state_dict(),
                      "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                      "torch_rng": torch.get_rng_state(), "augment_rng": generator.get_state(),
@@ -419,25 +496,26 @@ def main(argv: list[str] | None = None) -> int:
                      "best": best, "history": history, "elapsed_s": elapsed,
                      **({} if average is None else {"average": average.state_dict()})}, out / RESUME_FILE)
         remaining = (args.epochs - epoch) * elapsed / epoch
-        held_out = " (trained on)" if args.train_on_val else f" (best {best['val_accuracy']:.4f} @ {best['epoch']})"
+        val = ", ".join(f"{VAL_METRICS[name].replace('accuracy', 'acc')} {value:.4f}"
+                        + (" (trained on)" if args.train_on_val else "") for name, value in scores.items())
+        held_out = "" if args.train_on_val else f" (best {best[metric]:.4f} @ {best['epoch']})"
         print(f"epoch {epoch}/{args.epochs}: train loss {stats['loss']:.4f} acc {stats['accuracy']:.4f}, "
-              f"val acc {val_accuracy:.4f}{held_out}, "
+              f"{val}{held_out}, "
               f"elapsed {elapsed / 60:.1f} min, ETA {remaining / 60:.1f} min", flush=True)
         run_epochs += 1
         if args.stop_after and run_epochs >= args.stop_after and epoch < args.epochs:
             print(f"stopping after {run_epochs} epochs; continue with --resume", flush=True)
             return 0
 
-    faces = {split: splits[split].images for split in scored_splits}
-    targets = {split: splits[split].labels for split in scored_splits}
-    report = {"config": config, "training_splits": list(training_splits), "best_epoch": best["epoch"],
+    report = {"config": config, "targets": targets_record, "training_splits": list(training_splits),
+              "selected_by": selected_by, "best_epoch": best["epoch"],
               "epochs": args.epochs, "train_time_s": elapsed,
               "hardware": {"machine": platform.machine(), "processor": cpu_description(),
                            "torch_threads": args.threads, "torch": torch.__version__, "device": args.device,
                            **({"gpu": torch.cuda.get_device_name()} if args.device == "cuda" else {})},
-              **_final_report(out / BEST_FILE, faces, targets), "history": history}
+              **_final_report(out / BEST_FILE, scored), "history": history}
     (out / REPORT_FILE).write_text(json.dumps(report, indent=2))
-    for key in (name for split in scored_splits for name in (split, f"{split}_tta")):
+    for key in (name for scored_set in scored for name in (scored_set, f"{scored_set}_tta")):
         trained_on = " (trained on)" if key.split("_")[0] in training_splits else ""
         print(f"{key}: accuracy {report[key]['accuracy']:.4f}, macro-F1 {report[key]['macro_f1']:.4f}{trained_on}",
               flush=True)
