@@ -26,8 +26,20 @@ def video_frames(path: Path) -> tuple[list[np.ndarray], float]:
     return frames, fps
 
 
-def image_message(frame: np.ndarray, stamp_ns: int, frame_id: str, compressed: bool):
-    """A rosbags ``sensor_msgs/Image`` (bgr8) or ``CompressedImage`` (jpeg) of ``frame``."""
+def bayer_rggb8(frame: np.ndarray) -> np.ndarray:
+    """The RGGB Bayer mosaic a raw colour sensor gives for the BGR ``frame``: one byte per pixel."""
+    mosaic = frame[:, :, 1].copy()  # green, then red and blue at their sites
+    mosaic[0::2, 0::2] = frame[0::2, 0::2, 2]
+    mosaic[1::2, 1::2] = frame[1::2, 1::2, 0]
+    return mosaic
+
+
+RAW_ENCODINGS = {"bgr8": lambda frame: frame, "bayer_rggb8": bayer_rggb8}  # what image_message can write
+
+
+def image_message(frame: np.ndarray, stamp_ns: int, frame_id: str, compressed: bool, encoding: str = "bgr8"):
+    """A rosbags ``sensor_msgs/Image`` (``encoding``: one of :data:`RAW_ENCODINGS`) or ``CompressedImage``
+    (jpeg) of ``frame``."""
     store = typestore()
     Header, Time = store.types["std_msgs/msg/Header"], store.types["builtin_interfaces/msg/Time"]
     header = Header(stamp=Time(sec=stamp_ns // NS, nanosec=stamp_ns % NS), frame_id=frame_id)
@@ -35,17 +47,19 @@ def image_message(frame: np.ndarray, stamp_ns: int, frame_id: str, compressed: b
         ok, jpeg = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 90])
         assert ok
         return store.types["sensor_msgs/msg/CompressedImage"](header=header, format="jpeg", data=jpeg.ravel())
-    height, width = frame.shape[:2]
-    return store.types["sensor_msgs/msg/Image"](header=header, height=height, width=width, encoding="bgr8",
-                                                is_bigendian=0, step=width * 3,
-                                                data=np.ascontiguousarray(frame).ravel())
+    pixels = np.ascontiguousarray(RAW_ENCODINGS[encoding](frame))
+    height, width = pixels.shape[:2]
+    return store.types["sensor_msgs/msg/Image"](header=header, height=height, width=width, encoding=encoding,
+                                                is_bigendian=0, step=pixels.strides[0], data=pixels.ravel())
 
 
 def write_image_bag(path: Path, frames: list[np.ndarray], fps: float, compressed: bool = False,
-                    topics: tuple[str, ...] = ("/camera/image_raw",), frame_id: str = "test_camera") -> list[int]:
-    """A bag (``path``: name.mcap or name.db3) with ``frames`` on each of ``topics``; returns the stamps.
+                    topics: tuple[str, ...] = ("/camera/image_raw",), frame_id: str = "test_camera",
+                    encoding: str = "bgr8", header_stamps: list[int] | None = None) -> list[int]:
+    """A bag (``path``: name.mcap or name.db3) with ``frames`` on each of ``topics``; returns the header stamps.
 
-    Each message's header stamp and recording time is ``BAG_START_NS`` plus the frame's media time.
+    Each message's recording time is ``BAG_START_NS`` plus the frame's media time; so is its header stamp,
+    unless ``header_stamps`` gives them (a camera whose clock is reset while the recorder's runs on).
     """
     store = typestore()
     msgtype = "sensor_msgs/msg/CompressedImage" if compressed else "sensor_msgs/msg/Image"
@@ -53,10 +67,11 @@ def write_image_bag(path: Path, frames: list[np.ndarray], fps: float, compressed
     connections = [add_connection(writer, topic, msgtype) for topic in topics]
     stamps = []
     for index, frame in enumerate(frames):
-        stamp_ns = BAG_START_NS + round(index * NS / fps)
-        data = store.serialize_cdr(image_message(frame, stamp_ns, frame_id, compressed), msgtype)
+        recorded_ns = BAG_START_NS + round(index * NS / fps)
+        stamp_ns = header_stamps[index] if header_stamps is not None else recorded_ns
+        data = store.serialize_cdr(image_message(frame, stamp_ns, frame_id, compressed, encoding), msgtype)
         for connection in connections:
-            writer.write(connection, stamp_ns, data)
+            writer.write(connection, recorded_ns, data)
         stamps.append(stamp_ns)
     writer.close()
     return stamps

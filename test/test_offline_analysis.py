@@ -63,7 +63,9 @@ def test_video_rows_cover_every_frame_with_a_face(video_analysis, clip_frames):
     assert abs(sum(probabilities) - 1) < 2e-3
     summary = json.loads((video_analysis / "summary.json").read_text())
     face = summary["faces"]["f0"]
-    assert summary["complete"] and summary["frames"] == len(clip_frames[0])
+    assert summary["complete"] and summary["frames"] == summary["frames_expected"] == len(clip_frames[0])
+    assert summary["reason"] is None and summary["stamps_went_back"] == 0 and summary["interrupted"] is False
+    assert summary["realtime_factor"] > 0
     assert face["frames"] == len(table)
     assert abs(face["time_present_s"] - len(table) / fps) < 0.05
     assert abs(sum(face["time_per_emotion_s"].values()) - face["time_present_s"]) < 0.05

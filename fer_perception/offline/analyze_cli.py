@@ -5,10 +5,16 @@ timestamps of the input. One input writes into ``--out`` itself; several
 inputs (or a folder of videos or bags) write one folder per input under
 ``--out`` plus ``batch_summary.json``. Inputs whose outputs are complete are
 skipped unless ``--force``; an input that fails (corrupt video, truncated
-bag, no image topic) is reported and the batch goes on. ``--neutral START:END``
-names a stretch of each input in which the faces are at rest: a first pass
-over it sets each face's neutral face before the analysis, instead of
-learning it online.
+bag, no image topic) or whose results are incomplete (fewer frames than it
+declares, stamps going back) is reported in one line and the batch goes on.
+The first Ctrl-C stops every analysis at its next frame and writes what was
+analysed. ``--neutral START:END`` names a stretch of each input in which the
+faces are at rest: a first pass over it sets each face's neutral face before
+the analysis, instead of learning it online.
+
+Exit status: 0 every input complete (or skipped as complete), 1 some input
+failed or is incomplete, 2 bad arguments or configuration (nothing
+analysed), 130 interrupted by Ctrl-C.
 """
 from __future__ import annotations
 
@@ -16,11 +22,17 @@ import argparse
 import json
 import logging
 import shutil
+import signal
 import sys
+import threading
 import time
+from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, replace
 from multiprocessing import get_context
+from multiprocessing.synchronize import Event as ProcessEvent
 from pathlib import Path
 
 from tqdm import tqdm
@@ -29,7 +41,7 @@ from fer_perception.emotion.checkpoint import ModelLoadError
 from fer_perception.graph import graph_topics
 from fer_perception.offline.analysis import Analyzer, node_parameters
 from fer_perception.offline.bags import BagError, written_bag
-from fer_perception.offline.inputs import AnalysisInput, InputError, expand_inputs
+from fer_perception.offline.inputs import AnalysisInput, InputError, InputFrame, expand_inputs
 from fer_perception.offline.render import read_rows, render_video
 from fer_perception.offline.results import FRAMES_FILE, AnalysisWriter, is_complete
 from fer_perception.paths import config_path
@@ -37,6 +49,13 @@ from fer_perception.video_source import SourceError
 
 BATCH_SUMMARY = "batch_summary.json"
 DEFAULT_RENDER, DEFAULT_BAG = "annotated.mp4", "results.mcap"
+EXIT_UNFINISHED, EXIT_CONFIGURATION, EXIT_INTERRUPTED = 1, 2, 130  # 2 is also argparse's for bad arguments
+# An input's status in the batch: the first two count as success, the next two exit 1, the last two 130.
+STATUSES = ("done", "skipped", "incomplete", "failed", "interrupted", "not_started")
+
+# Set by the first Ctrl-C: every analysis stops at its next frame. Worker processes get the main process's
+# flag from _start_worker; _run makes a fresh one for each run.
+_stop: threading.Event | ProcessEvent = threading.Event()
 
 
 @dataclass(frozen=True)
@@ -57,22 +76,57 @@ class Job:
     progress_position: int = 0
 
 
+class UntilStopped:
+    """An input's frames, ending early once Ctrl-C asked every analysis to stop; :attr:`stopped` says if they did.
+
+    Stopping where frames enter the analysis, rather than where results leave it, lets the frames already in
+    the stages finish, so every frame that entered is written and the episodes close at the last one.
+    """
+
+    def __init__(self, frames: Iterator[InputFrame]):
+        self._frames = frames
+        self.stopped = False
+
+    def __iter__(self) -> Iterator[InputFrame]:
+        with closing(self._frames):  # releases the video or bag now, not when garbage-collected
+            for frame in self._frames:
+                if _stop.is_set():
+                    self.stopped = True
+                    return
+                yield frame
+
+
 def analyse_input(job: Job) -> dict[str, object]:
-    """Analyse one input into ``job.out_dir``; returns its batch record (never raises for a bad input)."""
+    """Analyse one input into ``job.out_dir``; returns its batch record (never raises for a bad input).
+
+    ``failed`` (with the ``error``): nothing analysed; ``incomplete`` and ``interrupted`` (with the ``reason``):
+    results written for part of the input, or for an input whose stamps went back.
+    """
+    record: dict[str, object] = {"input": str(job.input_path)}
+    if _stop.is_set():
+        return {**record, "status": "not_started", "reason": "not started (interrupted)"}
     began = time.monotonic()
     try:
         source = AnalysisInput(job.input_path, job.topic, job.folder_rate, job.frame_id)
         summary = _analyse(source, job)
     except (InputError, BagError, SourceError, OSError, ValueError) as error:
-        return {"input": str(job.input_path), "status": "failed", "error": str(error),
-                "seconds": round(time.monotonic() - began, 3)}
-    return {"input": str(job.input_path), "status": "done", "out_dir": str(job.out_dir),
+        return {**record, "status": "failed", "error": str(error), "seconds": round(time.monotonic() - began, 3)}
+    if summary["complete"]:
+        record["status"] = "done"
+    elif summary["interrupted"]:
+        record.update(status="interrupted", reason=summary["reason"])
+    elif summary["frames"]:
+        record.update(status="incomplete", reason=summary["reason"])
+    else:
+        record.update(status="failed", error=summary["reason"])
+    return {**record, "out_dir": str(job.out_dir),
             **{k: summary[k] for k in ("frames", "face_rows", "events", "analysis_fps", "realtime_factor")},
             **({"render_seconds": summary["render_seconds"]} if "render_seconds" in summary else {}),
             "seconds": round(time.monotonic() - began, 3)}
 
 
 def _analyse(source: AnalysisInput, job: Job) -> dict[str, object]:
+    """Analyse ``source`` and write its results, ending with the summary: complete, or saying why not."""
     total = source.frame_count()
     analyzer = Analyzer.from_config(warn=lambda text: logging.getLogger("fer-analyze").warning(text),
                                     still_images=source.kind == "images")
@@ -87,18 +141,16 @@ def _analyse(source: AnalysisInput, job: Job) -> dict[str, object]:
     bar = tqdm(total=total, unit="frame", desc=source.name, disable=job.quiet, position=job.progress_position,
                leave=not job.quiet, dynamic_ncols=True)
     began = time.monotonic()
-    first_ns = last_ns = None
+    frames = UntilStopped(source.frames())
     try:
         if job.neutral is not None:
             _set_neutral(analyzer, source, *job.neutral)
-        for analysed in analyzer.analyse(source.frames()):
+        for analysed in analyzer.analyse(frames):
             writer.add(analysed)
             if bag is not None:
                 bag.add(analysed)
-            first_ns = analysed.frame.stamp_ns if first_ns is None else first_ns
-            last_ns = analysed.frame.stamp_ns
             bar.update()
-        closing = analyzer.finish()
+        ending = analyzer.finish()
     except BaseException:
         writer.abort()
         if bag is not None:
@@ -107,32 +159,38 @@ def _analyse(source: AnalysisInput, job: Job) -> dict[str, object]:
     finally:
         bar.close()
         analyzer.close()
-    writer.finish(closing)
+    writer.finish(ending)
     if bag is not None:
-        bag.close(closing)
+        bag.close(ending)
     seconds = time.monotonic() - began
-    media_s = (last_ns - first_ns) / 1e9 if first_ns is not None else 0.0
-    if writer.frames > 1:
-        media_s += media_s / (writer.frames - 1)  # the last frame lasts one frame time too
+    if frames.stopped:
+        reason = f"interrupted (Ctrl-C) after {writer.frames} of {total if total is not None else '?'} frames"
+    else:
+        reason = "; ".join(filter(None, (source.shortfall(writer.frames), writer.stamps_reason()))) or None
     extra: dict[str, object] = {
+        "interrupted": frames.stopped, "frames_expected": source.declared_frames(),
         "analysis_seconds": round(seconds, 3), "analysis_fps": round(writer.frames / seconds, 1) if seconds else 0.0,
-        "realtime_factor": round(media_s / seconds, 2) if seconds and media_s else None,
+        "realtime_factor": round(writer.media_seconds / seconds, 2) if seconds and writer.media_seconds else None,
         "neutral_range_s": list(job.neutral) if job.neutral is not None else None}
     if bag is not None:
         extra["bag_out"] = {"path": str(bag.path), "messages": bag.counts}
-    if job.render is not None:
-        extra["render_seconds"] = round(_render(source, job), 3)
+    if job.render is not None and not frames.stopped:
+        rendered = UntilStopped(source.frames())
+        extra["render_seconds"] = round(_render(rendered, source, job), 3)
         extra["render"] = str(job.render)
-    return writer.complete(extra)
+        if rendered.stopped:
+            extra["interrupted"], reason = True, "interrupted (Ctrl-C) while rendering"
+    return writer.write_summary(reason, extra)
 
 
 def _set_neutral(analyzer: Analyzer, source: AnalysisInput, start_s: float, end_s: float) -> None:
     """Give each face seen from ``start_s`` to ``end_s`` that stretch as its neutral face; warn if none is seen
     (the faces then calibrate online, as without ``--neutral``)."""
-    meshes = analyzer.neutral_meshes(source.frames(), start_s, end_s)
+    frames = UntilStopped(source.frames())
+    meshes = analyzer.neutral_meshes(frames, start_s, end_s)
     if meshes:
         analyzer.set_neutral(meshes)
-    else:
+    elif not frames.stopped:
         logging.getLogger("fer-analyze").warning(
             f"warning: {source.path}: no face seen from {start_s:g} to {end_s:g} s (--neutral); "
             "calibrating the faces online instead")
@@ -148,9 +206,9 @@ def _clear_previous_bag(job: Job) -> None:
     shutil.rmtree(folder)
 
 
-def _render(source: AnalysisInput, job: Job) -> float:
+def _render(frames: UntilStopped, source: AnalysisInput, job: Job) -> float:
     began = time.monotonic()
-    render_video(source.frames(), read_rows(job.out_dir / FRAMES_FILE), job.render, source.nominal_rate(),
+    render_video(frames, read_rows(job.out_dir / FRAMES_FILE), job.render, source.nominal_rate(),
                  job.window_s, source.frame_count(), job.quiet)
     return time.monotonic() - began
 
@@ -241,20 +299,23 @@ def main(argv: list[str] | None = None) -> int:
         records += _run(jobs, args.jobs)
     except ModelLoadError as error:  # the configuration, not an input: nothing can be analysed
         print(f"fer-analyze: {error}", file=sys.stderr)
-        return 2
-    failed = [r for r in records if r["status"] == "failed"]
+        return EXIT_CONFIGURATION
+    records.sort(key=lambda r: r["input"])
+    counts = Counter(r["status"] for r in records)
     if batch:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / BATCH_SUMMARY).write_text(json.dumps(
-            {"inputs": len(records), "done": sum(r["status"] == "done" for r in records),
-             "skipped": sum(r["status"] == "skipped" for r in records), "failed": len(failed),
-             "results": sorted(records, key=lambda r: r["input"])}, indent=2) + "\n")
-    for record in sorted(records, key=lambda r: r["input"]):
-        if record["status"] == "failed":
-            print(f"fer-analyze: FAILED {record['input']}: {record['error']}", file=sys.stderr)
-        elif not args.quiet:
-            print(_record_line(record))
-    return 1 if failed else 0
+            {"inputs": len(records), **{status: counts[status] for status in STATUSES}, "results": records},
+            indent=2) + "\n")
+    for record in records:
+        if record["status"] in ("done", "skipped"):
+            if not args.quiet:
+                print(_record_line(record))
+        else:
+            print(f"fer-analyze: {record['input']}: {record.get('error') or record['reason']}", file=sys.stderr)
+    if counts["interrupted"] or counts["not_started"]:
+        return EXIT_INTERRUPTED
+    return EXIT_UNFINISHED if counts["failed"] or counts["incomplete"] else 0
 
 
 def _extras_present(job: Job) -> bool:
@@ -263,11 +324,53 @@ def _extras_present(job: Job) -> bool:
 
 
 def _run(jobs: list[Job], workers: int) -> list[dict[str, object]]:
+    """Analyse ``jobs`` here or in ``workers`` processes; the first Ctrl-C stops them all at their next frame."""
+    global _stop
     if workers == 1 or len(jobs) <= 1:
-        return [analyse_input(job) for job in jobs]
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        placed = [Job(**{**job.__dict__, "progress_position": i % workers}) for i, job in enumerate(jobs)]
-        return list(pool.map(analyse_input, placed))
+        _stop = threading.Event()
+        with _stop_at_sigint():
+            return [analyse_input(job) for job in jobs]
+    context = get_context("spawn")
+    _stop = context.Event()
+    with _stop_at_sigint(), ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                                                initializer=_start_worker, initargs=(_stop,)) as pool:
+        # The pool starts its workers in submit: they inherit SIGINT blocked, through fork and exec, so the
+        # Ctrl-C a terminal sends to the whole process group reaches them only as the stop flag, and never
+        # while they import. Blocking rather than ignoring keeps a Ctrl-C pressed meanwhile for this process.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            futures = [pool.submit(analyse_input, replace(job, progress_position=i % workers))
+                       for i, job in enumerate(jobs)]
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        return [future.result() for future in futures]
+
+
+def _start_worker(stop: ProcessEvent) -> None:
+    """A worker process's set-up: the main process's stop flag."""
+    global _stop
+    _stop = stop
+
+
+@contextmanager
+def _stop_at_sigint() -> Iterator[None]:
+    """Within the block, SIGINT (Ctrl-C) sets the stop flag instead of raising KeyboardInterrupt anywhere.
+
+    A KeyboardInterrupt in the main process used to leave it waiting in the pool's shutdown for each worker to
+    finish its whole input, with no batch summary; the flag lets every analysis end at its next frame and
+    write what it has, and the batch summary follow.
+    """
+    def interrupt(signum: int, frame: object) -> None:
+        if not _stop.is_set():
+            print("fer-analyze: interrupted: stopping at the next frame and writing what was analysed",
+                  file=sys.stderr)
+            _stop.set()
+
+    previous = signal.signal(signal.SIGINT, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _record_line(record: dict[str, object]) -> str:

@@ -131,6 +131,7 @@ class ImageBag:
         self._connections = [c for c in self._reader.connections if c.topic == self.topic]
         self.message_count = sum(c.msgcount for c in self._connections)
         self.undecodable = 0
+        self.first_decode_error: str | None = None  # why the first undecodable image was skipped
 
     def _choose_topic(self, topics: dict[str, str], wanted: str | None) -> str:
         listing = ", ".join(f"{name} ({kind})" for name, kind in sorted(topics.items())) or "none"
@@ -150,7 +151,8 @@ class ImageBag:
         """Decoded images in recorded order; raises :class:`BagError` where the bag's data ends early.
 
         An image that does not decode (unsupported encoding, wrong size) is skipped, counted in
-        :attr:`undecodable` and logged (the first few, then a count at the end).
+        :attr:`undecodable` and logged (the first few, then a count at the end); the first one's reason stays in
+        :attr:`first_decode_error`, so a caller can say why images are missing.
         """
         try:
             for connection, recorded_ns, raw in self._reader.messages(connections=self._connections):
@@ -172,6 +174,7 @@ class ImageBag:
 
     def _skip(self, error: ImageDecodeError) -> None:
         self.undecodable += 1
+        self.first_decode_error = self.first_decode_error or str(error)
         if self.undecodable <= LOGGED_DECODE_ERRORS:
             log.warning("%s: skipping an image of %s: %s", self.path, self.topic, error)
 

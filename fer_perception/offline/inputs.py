@@ -20,6 +20,12 @@ from fer_perception.video_source import (IMAGE_SUFFIXES, UNKNOWN_VIDEO_RATE, VID
                                          SourceError, VideoFileSource)
 
 NS = 1_000_000_000
+# Containers that index every frame, so the frame count they declare is exact; for the others (mkv, webm, mpeg)
+# OpenCV estimates it from the duration, and fewer frames read proves nothing.
+INDEXED_VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".avi")
+# Frames an indexed video may declare but not show: an edit list hides the encoder's lead-in (no_face.mp4
+# declares 98 frames and shows 95). More missing than this is a truncated or corrupt video.
+HIDDEN_VIDEO_FRAMES = 5
 
 
 class InputError(RuntimeError):
@@ -49,6 +55,7 @@ class AnalysisInput:
         self.folder_rate = folder_rate
         self.frame_id = frame_id
         self._bag_images: int | None = None
+        self.decode_error: str | None = None  # why a bag's first undecodable image was skipped, in the last pass
         if is_bag(path):
             self.kind, self.path = "bag", bag_folder(path)
             self._choose_bag_topic()
@@ -89,7 +96,7 @@ class AnalysisInput:
             raise InputError(str(error)) from error
 
     def frame_count(self) -> int | None:
-        """Frames the input holds, if it says (for progress bars)."""
+        """Frames the input holds, if it says (for progress bars; estimated for videos without a frame index)."""
         try:
             if self.kind == "bag":
                 return self._bag_images
@@ -101,6 +108,31 @@ class AnalysisInput:
             return len(ImageFolderSource(self.path, self.folder_rate).files)
         except (SourceError, BagError):
             return None
+
+    def declared_frames(self) -> int | None:
+        """Frames the input says it holds where that count is exact (bags, images, indexed videos), else None."""
+        if self.kind == "video" and self.path.suffix.lower() not in INDEXED_VIDEO_SUFFIXES:
+            return None
+        return self.frame_count()
+
+    def shortfall(self, frames_read: int) -> str | None:
+        """Why ``frames_read``, the frames a whole pass over the input gave, are not all of it; None if they are.
+
+        A pass gives fewer frames than declared without raising when a video is cut short (OpenCV just stops)
+        or images do not decode (they are skipped): the results then miss part of the input.
+        """
+        declared = self.declared_frames()
+        hidden = HIDDEN_VIDEO_FRAMES if self.kind == "video" else 0
+        if frames_read and (declared is None or frames_read >= declared - hidden):
+            return None
+        counted = f"{frames_read} of {declared}" if declared is not None else str(frames_read)
+        if self.kind == "video":
+            return f"{counted} frames decoded (truncated or corrupt video)"
+        if self.kind == "bag":
+            cause = self.decode_error or "fewer images than its metadata declares"
+        else:
+            cause = "corrupt, or not images"
+        return f"{counted} images decoded ({cause})"
 
     def nominal_rate(self) -> float:
         """Frames per second of the input: the video's, the folder rate, or a bag's median stamp spacing."""
@@ -124,6 +156,7 @@ class AnalysisInput:
             for index, item in enumerate(bag.images()):
                 yield InputFrame(item.image, index, item.stamp_ns, f"{self.path.name}:{bag.topic}", item.frame_id)
         finally:
+            self.decode_error = bag.first_decode_error
             bag.close()
 
     def _video_frames(self) -> Iterator[InputFrame]:

@@ -2,8 +2,11 @@
 
 ``frames.csv`` is written row by row while the input is analysed; the
 events, the per-face summary and the completion marker at the end.
-``summary.json`` is written last, atomically, with ``complete: true``: a
-folder without it is an interrupted analysis, which a batch run redoes.
+``summary.json`` is written last, atomically. ``complete: true`` marks a
+finished analysis of the whole input; ``complete: false`` (with the
+``reason``) one that is not (input truncated or undecodable, stamps going
+back, Ctrl-C), and a folder without it one that failed or was killed: a
+batch run redoes both.
 """
 from __future__ import annotations
 
@@ -62,6 +65,8 @@ class AnalysisWriter:
         self.rows = 0
         self._previous: tuple[float, list[tuple[str, str | None]]] | None = None
         self._gaps: list[float] = []
+        self.stamps_went_back = 0  # frames stamped before the previous one (the expression stage restarted there)
+        self._first_step_back: tuple[int, float, float] | None = None  # frame index, seconds before and after
 
     def add(self, analysed: AnalysedFrame) -> None:
         frame, time_s = analysed.frame, analysed.frame.stamp_ns / NS
@@ -76,6 +81,10 @@ class AnalysisWriter:
             presence.last_s, presence.frames = time_s, presence.frames + 1
         self.rows += len(seen)
         self.frames += 1
+        if analysed.result.restarted_after_ns is not None:
+            self.stamps_went_back += 1
+            self._first_step_back = self._first_step_back or (frame.index, analysed.result.restarted_after_ns / NS,
+                                                              time_s)
         self.events += analysed.result.events
         self._credit(time_s)
         self._previous = (time_s, seen)
@@ -89,12 +98,30 @@ class AnalysisWriter:
             self._gaps.append(now_s - then_s)
             span = min(now_s - then_s, MAX_FRAME_GAP_S)
         else:
-            span = sorted(self._gaps)[len(self._gaps) // 2] if self._gaps else 0.0
+            span = self._frame_time()
         for face_id, label in seen:
             presence = self.faces[face_id]
             presence.seconds += span
             if label is not None:
                 presence.emotion_seconds[label] += span
+
+    def _frame_time(self) -> float:
+        """The typical time between frames (the median step forward; 0 before two frames)."""
+        return sorted(self._gaps)[len(self._gaps) // 2] if self._gaps else 0.0
+
+    @property
+    def media_seconds(self) -> float:
+        """Seconds of the input analysed: its steps forward from frame to frame, plus one frame time for the last
+        frame. Steps back (a clock reset, a looped replay) add nothing, so it is never negative."""
+        return sum(self._gaps) + self._frame_time()
+
+    def stamps_reason(self) -> str | None:
+        """Why the stamps make the analysis suspect, if they went back; None if they never did."""
+        if self._first_step_back is None:
+            return None
+        index, before_s, after_s = self._first_step_back
+        return (f"stamps went back {self.stamps_went_back} time(s), first at frame {index} ({before_s:.3f} s -> "
+                f"{after_s:.3f} s): every face track was closed there and tracking restarted")
 
     def finish(self, closing_events: list[ExpressionEvent]) -> None:
         """Close ``frames.csv`` and write the events (the episodes closed at the end included)."""
@@ -109,19 +136,20 @@ class AnalysisWriter:
             writer.writerows(records)
         (self.out_dir / EVENTS_JSON).write_text(json.dumps(records, indent=1) + "\n")
 
-    def complete(self, extra: dict[str, object]) -> dict[str, object]:
-        """Write the summary, last and atomically: it marks the folder complete. Returns the summary."""
-        summary = self._summary(extra)
+    def write_summary(self, reason: str | None, extra: dict[str, object]) -> dict[str, object]:
+        """Write the summary, last and atomically: without a ``reason`` it marks the folder complete, with one it
+        says why the results are not (a rerun then analyses the input again). Returns the summary."""
+        summary = self._summary(reason, extra)
         temporary = self.out_dir / (SUMMARY_FILE + ".partial")
         temporary.write_text(json.dumps(summary, indent=2) + "\n")
         os.replace(temporary, self.out_dir / SUMMARY_FILE)
         return summary
 
     def abort(self) -> None:
-        """Close the files of an analysis that failed (no summary: the folder stays incomplete)."""
+        """Close the files of an analysis that failed (no summary: the folder stays unfinished)."""
         self._frames_file.close()
 
-    def _summary(self, extra: dict[str, object]) -> dict[str, object]:
+    def _summary(self, reason: str | None, extra: dict[str, object]) -> dict[str, object]:
         counts: dict[str, Counter] = defaultdict(Counter)
         for event in self.events:
             if event.phase != EventPhase.OFFSET:
@@ -131,8 +159,9 @@ class AnalysisWriter:
                            "time_per_emotion_s": {k: round(v, 3) for k, v in p.emotion_seconds.items()},
                            "event_counts": dict(sorted(counts[face_id].items()))}
                  for face_id, p in self.faces.items()}
-        return {"complete": True, "input": input_signature(self.input_path), "frames": self.frames,
-                "face_rows": self.rows, "events": len(self.events), **extra, "faces": faces}
+        return {"complete": reason is None, "reason": reason, "input": input_signature(self.input_path),
+                "frames": self.frames, "face_rows": self.rows, "events": len(self.events),
+                "stamps_went_back": self.stamps_went_back, **extra, "faces": faces}
 
 
 def input_signature(path: Path) -> dict[str, object]:
@@ -143,8 +172,9 @@ def input_signature(path: Path) -> dict[str, object]:
 
 
 def is_complete(out_dir: Path, input_path: Path, neutral_range_s: tuple[float, float] | None = None) -> bool:
-    """Whether ``out_dir`` holds a finished analysis of ``input_path`` as it is now, with the same neutral range
-    (another range changes every AU)."""
+    """Whether ``out_dir`` holds a complete analysis of ``input_path`` as it is now, with the same neutral range
+    (another range changes every AU). An incomplete one (``complete: false``) is not: analysing again is the only
+    way a rerun can report, or fix, what was wrong."""
     try:
         summary = json.loads((out_dir / SUMMARY_FILE).read_text())
     except (OSError, ValueError):
