@@ -101,6 +101,29 @@ def _graph_under(prefix: str) -> list[NodeSpec]:
     return specs
 
 
+class ListeningGraph:
+    """The graph under its own topic prefix, and a test client publishing images and keeping what comes out."""
+
+    def __init__(self, context, prefix: str, name: str, depth: int):
+        self.group = start_graph(_graph_under(prefix))
+        self.group.spin_in_thread()
+        self.client = Client(context, name)
+        self.expressions: list[Expressions] = []
+        self.events: list[Event] = []
+        node = self.client.node
+        node.create_subscription(Expressions, prefix + "expressions", self.expressions.append, reliable(depth))
+        node.create_subscription(Events, prefix + "events", lambda m: self.events.extend(m.events), reliable(depth))
+        self.publisher = node.create_publisher(Image, prefix + "image", SENSOR_QOS)
+
+    def arrived(self, stamp: int) -> bool:
+        return bool(self.expressions) and stamp_to_ns(self.expressions[-1].header.stamp) == stamp
+
+    def close(self) -> None:
+        self.group.shutdown()
+        wait_until(lambda: False, 0.5, self.client.spin)
+        self.client.close()
+
+
 def test_capture_neutral_calibrates_a_face_fully_after_its_duration(ros_context):
     duration_s, fps = 0.4, 30.0
     group = start_graph(_graph_under(NEUTRAL_TOPICS))
@@ -143,31 +166,19 @@ def test_capture_neutral_calibrates_a_face_fully_after_its_duration(ros_context)
 
 def test_frames_that_stop_or_go_back_in_time_close_every_episode_in_time(ros_context):
     fps, smile = 30.0, read_frames("single_face.mp4")[25:55]  # a broad smile from its first frame
-    group = start_graph(_graph_under(STALL_TOPICS))
-    group.spin_in_thread()
-    client = Client(ros_context, "fer_test_stall_client")
-    expressions: list[Expressions] = []
-    events: list[Event] = []
-    client.node.create_subscription(Expressions, STALL_TOPICS + "expressions", expressions.append, reliable(200))
-    client.node.create_subscription(Events, STALL_TOPICS + "events", lambda m: events.extend(m.events), reliable(200))
-    publisher = client.node.create_publisher(Image, STALL_TOPICS + "image", SENSOR_QOS)
-
-    def arrived(stamp: int) -> bool:
-        return bool(expressions) and stamp_to_ns(expressions[-1].header.stamp) == stamp
-
+    graph = ListeningGraph(ros_context, STALL_TOPICS, "fer_test_stall_client", 200)
+    spin, events = graph.client.spin, graph.events
     try:
-        assert await_subscribers([publisher], client.spin)
-        first = publish_clip(publisher, smile, 50 * NS, fps, "fer_test_camera", client.spin, arrived=arrived)
+        assert await_subscribers([graph.publisher], spin)
+        first = publish_clip(graph.publisher, smile, 50 * NS, fps, "fer_test_camera", spin, arrived=graph.arrived)
         # The camera dies: no frame for longer than track_timeout_s (3 s); the node must close the track itself.
-        closed = wait_until(lambda: any(e.kind == Event.KIND_FACE_LOST for e in events), 6.0, client.spin)
+        closed = wait_until(lambda: any(e.kind == Event.KIND_FACE_LOST for e in events), 6.0, spin)
         lost_after_stall = [e for e in events if e.kind == Event.KIND_FACE_LOST]
         # A replay loops: the stamps start again before the last one.
-        second = publish_clip(publisher, smile, 40 * NS, fps, "fer_test_camera", client.spin, arrived=arrived)
-        publish_clip(publisher, smile[:10], 30 * NS, fps, "fer_test_camera", client.spin, arrived=arrived)
+        second = publish_clip(graph.publisher, smile, 40 * NS, fps, "fer_test_camera", spin, arrived=graph.arrived)
+        publish_clip(graph.publisher, smile[:10], 30 * NS, fps, "fer_test_camera", spin, arrived=graph.arrived)
     finally:
-        group.shutdown()
-        wait_until(lambda: False, 0.5, client.spin)
-        client.close()
+        graph.close()
 
     assert closed and len(lost_after_stall) == 1, "frames stopped but the track was not closed"
     assert stamp_to_ns(lost_after_stall[0].start) > first[-1] + 3 * NS
@@ -186,33 +197,25 @@ def test_frames_that_stop_or_go_back_in_time_close_every_episode_in_time(ros_con
 
 def test_a_burst_of_300_frames_as_fast_as_possible_is_survived_and_the_newest_frame_processed(ros_context):
     burst = (read_frames("single_face.mp4") * 5)[:300]
-    group = start_graph(_graph_under(BURST_TOPICS))
-    group.spin_in_thread()
-    client = Client(ros_context, "fer_test_burst_client")
-    expressions: list[Expressions] = []
-    events: list[Event] = []
-    client.node.create_subscription(Expressions, BURST_TOPICS + "expressions", expressions.append, reliable(400))
-    client.node.create_subscription(Events, BURST_TOPICS + "events", lambda m: events.extend(m.events), reliable(400))
-    publisher = client.node.create_publisher(Image, BURST_TOPICS + "image", SENSOR_QOS)
+    graph = ListeningGraph(ros_context, BURST_TOPICS, "fer_test_burst_client", 400)
+    spin, expressions = graph.client.spin, graph.expressions
     try:
-        assert await_subscribers([publisher], client.spin)
-        sent = publish_clip(publisher, burst[:1], 70 * NS, 30.0, "fer_test_camera", client.spin,
+        assert await_subscribers([graph.publisher], spin)
+        sent = publish_clip(graph.publisher, burst[:1], 70 * NS, 30.0, "fer_test_camera", spin,
                             arrived=lambda stamp: bool(expressions))  # the models are warm
         for index, frame in enumerate(burst[1:], start=1):  # back to back, no pause
             sent.append(70 * NS + index * NS // 30)
-            publisher.publish(bgr8_image_msg(frame, Header(stamp=ns_to_stamp(sent[-1]), frame_id="fer_test_camera")))
-        last_arrived = wait_until(lambda: expressions and stamp_to_ns(expressions[-1].header.stamp) == sent[-1],
-                                  30.0, client.spin)
+            graph.publisher.publish(bgr8_image_msg(frame, Header(stamp=ns_to_stamp(sent[-1]),
+                                                                 frame_id="fer_test_camera")))
+        last_arrived = wait_until(lambda: graph.arrived(sent[-1]), 30.0, spin)
     finally:
-        group.shutdown()
-        wait_until(lambda: False, 0.5, client.spin)
-        client.close()
+        graph.close()
     assert last_arrived, "the graph did not come back to the newest frame after the burst"
     stamps = [stamp_to_ns(m.header.stamp) for m in expressions]
     assert stamps == sorted(stamps) and set(stamps) <= set(sent)
     assert any(m.expressions for m in expressions)
-    onsets = {e.event_id for e in events if e.phase == Event.ONSET}
-    assert onsets == {e.event_id for e in events if e.phase == Event.OFFSET}
+    onsets = {e.event_id for e in graph.events if e.phase == Event.ONSET}
+    assert onsets == {e.event_id for e in graph.events if e.phase == Event.OFFSET}
 
 
 def test_a_subscriber_taking_a_second_per_message_does_not_stall_the_perception(ros_context):
