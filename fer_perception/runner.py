@@ -32,7 +32,8 @@ def start_graph(specs: list[NodeSpec]) -> NodeGroup:
     loaded their models and subscribed before the camera's first frame; they
     are destroyed from the first to the last, so the camera stops first.
     """
-    group = NodeGroup()
+    # Not the command line: rcl would read the graph arguments (name:=value) as deprecated remap rules.
+    group = NodeGroup(args=[])
     try:
         for spec in reversed(specs):
             group.add(node_class(spec.executable), node_name=spec.name, cli_args=spec.cli_args(),
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         group.shutdown()
     if failures:
-        sys.exit(f"fer-run: {'; '.join(failures)}")
+        sys.exit(1)  # the source node has logged why
 
 
 if __name__ == "__main__":

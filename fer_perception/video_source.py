@@ -212,7 +212,7 @@ class WebcamSource:
 
 def webcam_present(device: int | str = 0) -> bool:
     """Whether a camera at ``device`` opens and delivers a frame right now."""
-    if isinstance(device, int) and not Path(f"/dev/video{device}").exists():
+    if not Path(f"/dev/video{device}" if isinstance(device, int) else device).exists():
         return False
     capture = cv2.VideoCapture(device)
     try:
@@ -237,6 +237,10 @@ def open_source(source: str, folder_rate: float, demo_clip: Path, width: int = 0
         source = "0" if webcam_present(0) else str(demo_clip)
     device = parse_device(source)
     if device is not None:
+        # A camera asked for by name must be there at start; one that goes away later is waited for.
+        if not webcam_present(device):
+            raise SourceError(f"no camera found at {source}: nothing there delivers frames (is it plugged in, and "
+                              "may this user open it?); source:=auto plays the demo clip instead")
         return WebcamSource(device, width, height, stop=stop)
     path = Path(source).expanduser()
     if path.is_dir() or path.suffix.lower() in IMAGE_SUFFIXES:

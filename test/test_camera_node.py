@@ -121,11 +121,13 @@ def test_a_looping_file_removed_mid_run_ends_the_node_with_the_reason(ros_contex
 
 @pytest.mark.parametrize("command", [["fer_perception.nodes.camera_node", "--ros-args", "-p"],
                                      ["fer_perception.runner", "--drain", "0"]])
-def test_a_source_that_cannot_be_played_makes_the_executable_fail(command):
-    assignment = "source:=/nonexistent/clip.mp4"
-    done = subprocess.run([sys.executable, "-m", *command, assignment], capture_output=True, text=True, timeout=120)
+@pytest.mark.parametrize("source", ["/nonexistent/clip.mp4", "/dev/video_fer_missing"])
+def test_a_source_that_cannot_be_played_makes_the_executable_fail(command, source):
+    done = subprocess.run([sys.executable, "-m", *command, f"source:={source}"], capture_output=True, text=True,
+                          timeout=120)
     assert done.returncode == 1, done.stderr[-2000:]
-    assert "/nonexistent/clip.mp4" in done.stderr and "Traceback" not in done.stderr
+    lines = [line for line in done.stderr.splitlines() if source in line]
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr[-2000:]
 
 
 def test_an_invalid_parameter_is_refused_with_a_reason(ros_context):

@@ -57,6 +57,9 @@ def test_bad_sources_are_clear_errors(tmp_path):
     empty.mkdir()
     with pytest.raises(SourceError, match="no images"):
         open_source(str(empty), 10.0, demo_clip=tmp_path)
+    for device in ("/dev/video_fer_missing", "97"):  # a camera asked for by name that is not there
+        with pytest.raises(SourceError, match="no camera found"):
+            open_source(device, 10.0, demo_clip=tmp_path)
 
 
 def test_device_strings():
