@@ -17,6 +17,7 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from fer_perception.graph import NodeSpec, load_graph, parse_assignments
+from fer_perception.native_log_filter import filter_native_logs
 from fer_perception.nodes.runtime import NodeGroup, NodeStartError, interrupt_on_stop_signals
 
 
@@ -56,7 +57,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="stop after this many seconds (0: until Ctrl-C or the end of the source)")
     parser.add_argument("--drain", type=float, default=1.0,
                         help="seconds to keep running after a file source ends, for the last frames")
+    parser.add_argument("--verbose", action="store_true",
+                        help="also show MediaPipe's and TensorFlow Lite's start-up logs (or set FER_VERBOSE=1)")
     options = parser.parse_args(argv)
+    filter_native_logs(options.verbose)
     try:
         specs = graph.resolve(parse_assignments(options.assignments))
     except ValueError as error:

@@ -22,6 +22,7 @@ from rclpy.parameter import Parameter
 from rclpy.signals import SignalHandlerOptions
 
 from fer_perception.dds import apply_dds_profile
+from fer_perception.native_log_filter import filter_native_logs
 
 SHUTDOWN_DELIVERY_S = 0.1
 START_ERRORS = (RuntimeError, OSError, ValueError, KeyError, yaml.YAMLError)
@@ -131,6 +132,7 @@ def interrupt_on_stop_signals() -> None:
 def run_single_node(node_class: type[Node], args: list[str] | None = None,
                     parameter_overrides: list[Parameter] | None = None) -> None:
     """Run one node until Ctrl-C or, for a node that finishes (a camera on a file, a replay), until it does."""
+    filter_native_logs()
     interrupt_on_stop_signals()
     group = NodeGroup(args)
     try:
