@@ -66,7 +66,7 @@ class PersonBaseline:
         self._max_shift = config.max_shift_spreads * np.asarray(spread, dtype=np.float64)
         self.config = config
         self._accepted: deque[np.ndarray] = deque(maxlen=config.window_frames)
-        self._pending: list[np.ndarray] = []
+        self._pending: deque[np.ndarray] = deque(maxlen=config.window_frames)
         self._pending_since: float | None = None
         self._capture_until: float | None = None
         self._capture_duration = 0.0
@@ -116,14 +116,15 @@ class PersonBaseline:
         candidate = activity <= self.config.activity_max and (
             neutral_probability is None or neutral_probability >= self.config.neutral_probability_min)
         if not candidate:
-            self._pending, self._pending_since = [], None
+            self._pending.clear()
+            self._pending_since = None
             return
         if self._pending_since is None:
             self._pending_since = stamp_s
         self._pending.append(features)
         if stamp_s - self._pending_since >= self.config.stable_s:
             self._accepted.extend(self._pending)
-            self._pending = []
+            self._pending.clear()
             self._refresh()
 
     def _capture(self, features: np.ndarray, stamp_s: float) -> None:
