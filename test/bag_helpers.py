@@ -1,6 +1,7 @@
 """Writing real rosbag2 bags of real frames with the rosbags library, as a recorder would."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -55,11 +56,13 @@ def image_message(frame: np.ndarray, stamp_ns: int, frame_id: str, compressed: b
 
 def write_image_bag(path: Path, frames: list[np.ndarray], fps: float, compressed: bool = False,
                     topics: tuple[str, ...] = ("/camera/image_raw",), frame_id: str = "test_camera",
-                    encoding: str = "bgr8", header_stamps: list[int] | None = None) -> list[int]:
+                    encoding: str = "bgr8", header_stamps: list[int] | None = None,
+                    damage: Callable[[object], object] | None = None) -> list[int]:
     """A bag (``path``: name.mcap or name.db3) with ``frames`` on each of ``topics``; returns the header stamps.
 
     Each message's recording time is ``BAG_START_NS`` plus the frame's media time; so is its header stamp,
     unless ``header_stamps`` gives them (a camera whose clock is reset while the recorder's runs on).
+    ``damage`` turns each message into the one written, as a faulty driver would send it (a wrong ``step``).
     """
     store = typestore()
     msgtype = "sensor_msgs/msg/CompressedImage" if compressed else "sensor_msgs/msg/Image"
@@ -69,7 +72,8 @@ def write_image_bag(path: Path, frames: list[np.ndarray], fps: float, compressed
     for index, frame in enumerate(frames):
         recorded_ns = BAG_START_NS + round(index * NS / fps)
         stamp_ns = header_stamps[index] if header_stamps is not None else recorded_ns
-        data = store.serialize_cdr(image_message(frame, stamp_ns, frame_id, compressed, encoding), msgtype)
+        message = image_message(frame, stamp_ns, frame_id, compressed, encoding)
+        data = store.serialize_cdr(damage(message) if damage else message, msgtype)
         for connection in connections:
             writer.write(connection, recorded_ns, data)
         stamps.append(stamp_ns)

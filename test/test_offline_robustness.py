@@ -6,6 +6,7 @@ Each such input must say why in one line (``fer-analyze: <input>: <reason>``), l
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import shutil
@@ -14,20 +15,25 @@ import struct
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
+from rosbags.highlevel import AnyReader
 
 from bag_helpers import BAG_START_NS, NS, video_frames, write_image_bag
 from conftest import REPO, media_path
-from fer_perception.offline.analyze_cli import EXIT_INTERRUPTED
+from fer_perception.offline.analyze_cli import EXIT_INTERRUPTED, EXIT_TERMINATED
 from fer_perception.offline.analyze_cli import main as analyze
+from fer_perception.offline.bags import add_connection, open_writer, typestore
 from fer_perception.offline.inputs import AnalysisInput
 from fer_perception.offline.results import is_complete
 from fer_perception.report import FACE_COLUMNS
 
 CLIP = "single_face.mp4"
+BAG_FRAMES = 6  # frames of the bags made here: enough to decode, few enough to stay quick
 
 
 def analysed_with_a_reason(input_path: Path, out: Path, capsys: pytest.CaptureFixture[str]) -> tuple[dict, str]:
@@ -98,7 +104,7 @@ def test_an_undecodable_jpeg_fails(tmp_path, capsys):
     image.write_bytes(os.urandom(20_000))
     summary, reason = analysed_with_a_reason(image, tmp_path / "out", capsys)
     assert summary["frames"] == 0 and summary["frames_expected"] == 1
-    assert reason == "0 of 1 images decoded (corrupt, or not images)"
+    assert reason == "0 of 1 images decoded (corrupt, or not images; the first: photo.jpg)"
 
 
 def test_a_bag_of_an_unsupported_encoding_fails(tmp_path, capsys):
@@ -166,3 +172,227 @@ def test_ctrl_c_stops_a_batch_promptly_and_leaves_readable_outputs(tmp_path):
             assert summary["complete"] is False and summary["interrupted"] is True
             assert f"fer-analyze: {record['input']}: interrupted (Ctrl-C) after {record['frames']} of 169" in errors
             assert not is_complete(folder, Path(record["input"]))
+
+
+def clip_frames() -> list[np.ndarray]:
+    return video_frames(media_path(CLIP))[0]
+
+
+def image_bag(path: Path, damage: Callable[[object], object] | None = None) -> Path:
+    """A bag folder of ``BAG_FRAMES`` real frames (``path``: name.mcap or name.db3), each message ``damage``d."""
+    write_image_bag(path, clip_frames()[:BAG_FRAMES], 30.0, damage=damage)
+    return path.with_suffix("")
+
+
+def cut_short(folder: Path) -> Path:
+    """``folder``'s bag with its storage file cut in half, as a recorder killed mid-write or a copy cut short
+    leaves it."""
+    storage = next(p for p in folder.iterdir() if p.suffix in (".mcap", ".db3"))
+    data = storage.read_bytes()
+    storage.write_bytes(data[: len(data) // 2])
+    return folder
+
+
+def chatter_bag(path: Path) -> Path:
+    """A bag with one ``std_msgs/String`` topic and no images."""
+    writer = open_writer(path)
+    string = typestore().types["std_msgs/msg/String"]
+    writer.write(add_connection(writer, "/chatter", "std_msgs/msg/String"), BAG_START_NS,
+                 typestore().serialize_cdr(string(data="hello"), "std_msgs/msg/String"))
+    writer.close()
+    return path.with_suffix("")
+
+
+def random_db3(folder: Path) -> Path:
+    """Random bytes as a bag's ``.db3`` beside a real ``metadata.yaml``."""
+    bag = image_bag(folder / "random.db3")
+    (bag / "random.db3").write_bytes(os.urandom(50_000))
+    return bag
+
+
+def mixed_folder(folder: Path) -> Path:
+    """Two images, random bytes named ``.jpg``, a text file and a subfolder holding one more image."""
+    folder.mkdir()
+    frames = clip_frames()
+    cv2.imwrite(str(folder / "a.jpg"), frames[5])
+    cv2.imwrite(str(folder / "b.png"), frames[15])
+    (folder / "junk.jpg").write_bytes(os.urandom(5_000))
+    (folder / "notes.txt").write_text("not an image\n")
+    (folder / "sub").mkdir()
+    cv2.imwrite(str(folder / "sub" / "c.jpg"), frames[20])
+    return folder
+
+
+def empty_mp4(folder: Path) -> Path:
+    (folder / "empty.mp4").touch()
+    return folder / "empty.mp4"
+
+
+def text_mp4(folder: Path) -> Path:
+    (folder / "text.mp4").write_text("a text file renamed\n" * 20)
+    return folder / "text.mp4"
+
+
+def shortened(message):
+    return dataclasses.replace(message, data=message.data[: len(message.data) // 2])
+
+
+def narrowed(message):
+    return dataclasses.replace(message, step=message.step - 10)
+
+
+# Each input that cannot be analysed, with the start of its reason; "reason", "frames", "expected" are checked
+# in summary.json where the input opened.
+BAD_INPUTS: dict[str, tuple[Callable[[Path], Path], str, int | None]] = {
+    "empty file": (empty_mp4, "{input}: empty file (0 bytes)", None),
+    "text renamed .mp4": (text_mp4, "cannot open video file {input} (corrupt or unsupported format)", None),
+    "truncated mcap": (lambda d: cut_short(image_bag(d / "cut.mcap")),
+                       "cannot open bag {input} (truncated or corrupt): ", None),
+    "truncated db3": (lambda d: cut_short(image_bag(d / "cut.db3")),
+                      "cannot open bag {input} (truncated or corrupt): ", None),
+    "random bytes .db3": (random_db3, "cannot open bag {input} (truncated or corrupt): Cannot open database", None),
+    "no image topic": (lambda d: chatter_bag(d / "chatter.mcap"),
+                       "bag {input} has no image topic (sensor_msgs/Image or CompressedImage); its topics: "
+                       "/chatter (std_msgs/msg/String)", None),
+    "data shorter than step x height": (lambda d: image_bag(d / "short.mcap", shortened),
+                                        f"0 of {BAG_FRAMES} images decoded (data has 345600 bytes, expected "
+                                        "step*height = 691200", 0),
+    "step too small": (lambda d: image_bag(d / "narrow.mcap", narrowed),
+                       f"0 of {BAG_FRAMES} images decoded (step 1910 is smaller than width*channels*bytes", 0),
+    "mixed folder": (lambda d: mixed_folder(d / "mixed"),
+                     "2 of 3 images decoded (corrupt, or not images; the first: junk.jpg)", 2),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_a_bad_input_fails_with_one_line_naming_it_and_the_reason(case, tmp_path, capsys):
+    make, reason, frames = BAD_INPUTS[case]
+    input_path, out = make(tmp_path), tmp_path / "out"
+    assert analyze([str(input_path), "--out", str(out), "--quiet"]) == 1
+    errors = capsys.readouterr().err
+    assert "Traceback" not in errors
+    lines = [line for line in errors.splitlines() if line.startswith("fer-analyze: ")]
+    assert len(lines) == 1 and lines[0].startswith(f"fer-analyze: {input_path}: {reason.format(input=input_path)}"), \
+        lines
+    if frames is None:  # nothing opened: no results at all, so nothing half-written either
+        assert not (out / "summary.json").exists() and not is_complete(out, input_path)
+        return
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["complete"] is False and lines[0].endswith(summary["reason"]) and summary["frames"] == frames
+    with open(out / "frames.csv", newline="") as handle:
+        assert len(list(csv.DictReader(handle))) == summary["face_rows"]
+
+
+def grey_video(folder: Path) -> Path:
+    """20 frames of the clip written as a one-channel (grey) video."""
+    frames = clip_frames()[:20]
+    height, width = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(folder / "grey.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (width, height),
+                             isColor=False)
+    for frame in frames:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))
+    writer.release()
+    return folder / "grey.avi"
+
+
+def image_file(name: str, convert: Callable[[np.ndarray], np.ndarray]) -> Callable[[Path], Path]:
+    def make(folder: Path) -> Path:
+        cv2.imwrite(str(folder / name), convert(clip_frames()[10]))
+        return folder / name
+    return make
+
+
+# Inputs in unusual formats that are analysed (converted to 8-bit BGR): the frames, and whether a face is found.
+ODD_INPUTS: dict[str, tuple[Callable[[Path], Path], int, bool]] = {
+    "16-bit png": (image_file("deep.png", lambda f: f.astype(np.uint16) * 257), 1, True),
+    "4-channel png": (image_file("alpha.png", lambda f: cv2.cvtColor(f, cv2.COLOR_BGR2BGRA)), 1, True),
+    "1x1 image": (image_file("dot.png", lambda f: f[:1, :1]), 1, False),
+    "grey video": (grey_video, 20, True),
+}
+
+
+@pytest.mark.parametrize("case", ODD_INPUTS)
+def test_an_input_in_an_odd_format_is_analysed(case, tmp_path, capsys):
+    make, frames, face = ODD_INPUTS[case]
+    input_path, out = make(tmp_path), tmp_path / "out"
+    assert analyze([str(input_path), "--out", str(out), "--quiet"]) == 0, capsys.readouterr().err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["complete"] is True and summary["frames"] == frames and (summary["face_rows"] > 0) == face
+
+
+def test_a_batch_reports_and_skips_its_bad_inputs(tmp_path, capsys):
+    inputs, out = tmp_path / "inputs", tmp_path / "out"
+    inputs.mkdir()
+    good, empty, text = grey_video(inputs), empty_mp4(inputs), text_mp4(inputs)
+    cut = cut_short(image_bag(inputs / "cut.mcap"))
+    assert analyze([str(inputs), "--out", str(out), "--quiet"]) == 1
+    errors = capsys.readouterr().err
+    batch = json.loads((out / "batch_summary.json").read_text())
+    assert (batch["inputs"], batch["done"], batch["failed"]) == (4, 1, 3)
+    records = {Path(r["input"]): r for r in batch["results"]}
+    assert records[good]["status"] == "done" and records[good]["frames"] == 20
+    for bad in (empty, text, cut):
+        assert records[bad]["status"] == "failed"
+        assert f"fer-analyze: {bad}: {records[bad]['error']}" in errors.splitlines()
+
+
+@pytest.mark.parametrize("options, reason", [
+    (["--folder-rate", "0"], "argument --folder-rate: '0': must be a number above 0"),
+    (["--folder-rate", "-1"], "argument --folder-rate: '-1': must be a number above 0"),
+    (["--folder-rate", "nan"], "argument --folder-rate: 'nan': must be a number above 0"),
+    (["--jobs", "0"], "argument --jobs: '0': must be at least 1"),
+    (["--window", "-3"], "argument --window: '-3': must be a number above 0"),
+    (["--out", "{file}"], "--out {file}: is a file, not a folder"),
+    (["--out", "{file}/sub"], "--out {file}/sub: cannot make the folder: Not a directory"),
+])
+def test_a_nonsensical_option_is_refused_with_the_reason(options, reason, tmp_path, capsys):
+    image = image_file("face.png", lambda f: f)(tmp_path)
+    existing = tmp_path / "results.txt"
+    existing.write_text("an earlier file, not a folder\n")
+    argv = [str(image), "--out", str(tmp_path / "out"), *(o.format(file=existing) for o in options)]
+    with pytest.raises(SystemExit) as exit:
+        analyze(argv)
+    assert exit.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == f"fer-analyze: error: {reason.format(file=existing)}"
+    assert existing.read_text() == "an earlier file, not a folder\n"
+
+
+@pytest.mark.parametrize("signum, status", [(signal.SIGINT, EXIT_INTERRUPTED), (signal.SIGTERM, EXIT_TERMINATED)],
+                         ids=["SIGINT", "SIGTERM"])
+def test_a_stop_signal_during_render_and_bag_out_leaves_every_output_readable(signum, status, tmp_path):
+    out = tmp_path / "out"
+    run = subprocess.Popen([sys.executable, "-m", "fer_perception.offline.analyze_cli", str(media_path(CLIP)),
+                            "--out", str(out), "--render", "--bag-out", "--quiet"], cwd=REPO,
+                           start_new_session=True, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while run.poll() is None and time.monotonic() < deadline and not (
+                (out / "frames.csv").is_file() and len((out / "frames.csv").read_text().splitlines()) > 1):
+            time.sleep(0.02)
+        os.killpg(run.pid, signum)
+        _, errors = run.communicate(timeout=60)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+    assert run.returncode == status, errors
+    assert "Traceback" not in errors
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["complete"] is False and summary["interrupted"] is True and 0 < summary["frames"] < 72
+    name = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
+    assert f"fer-analyze: {media_path(CLIP)}: interrupted ({name}) after {summary['frames']} of 72" in errors
+    with open(out / "frames.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == summary["face_rows"] and all(None not in row.values() for row in rows)
+    with open(out / "events.csv", newline="") as handle:
+        events = list(csv.DictReader(handle))
+    onsets = {e["event_id"] for e in events if e["phase"] == "onset"}
+    assert onsets == {e["event_id"] for e in events if e["phase"] == "offset"}
+    video = cv2.VideoCapture(str(out / "annotated.mp4"))
+    rendered = 0
+    while video.read()[0]:
+        rendered += 1
+    video.release()
+    assert rendered == summary["frames"]
+    with AnyReader([out / "results"], default_typestore=typestore()) as reader:
+        messages = [reader.deserialize(raw, c.msgtype) for c, _, raw in reader.messages()]
+    assert len(messages) == sum(summary["bag_out"]["messages"].values()) > 0

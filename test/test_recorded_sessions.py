@@ -1,7 +1,13 @@
 """Recorded sessions over real DDS: fer-replay and fer-record with real bags, and live results equal offline ones."""
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+
 import numpy as np
+import pytest
 from fer_msgs.msg import Event, Events, Expressions
 from rclpy.parameter import Parameter
 from rosbags.highlevel import AnyReader
@@ -10,7 +16,7 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
 from bag_helpers import NS, video_frames, write_image_bag
-from conftest import media_path
+from conftest import REPO, media_path
 from fer_perception.graph import graph_topics, load_graph
 from fer_perception.nodes.bag_record import BagRecordNode
 from fer_perception.nodes.bag_replay import BagReplayNode
@@ -97,6 +103,32 @@ def test_record_writes_images_and_results_that_read_back(tmp_path, ros_context):
     assert len(recorded) >= FRAMES - 2 and set(recorded) <= set(sent)
     assert [e.events[0].event_id for e in read["/fer/events"]] == [0, 1, 2]
     assert read["/fer/events"][0].events[0].kind == "blink"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_stop_signal_while_recording_leaves_a_bag_that_reads_back(signum, tmp_path, ros_context):
+    frames, fps = video_frames(media_path("single_face.mp4"))
+    topic = f"/fer_test/record_{signum.name.lower()}/image"
+    client = Client(ros_context, f"fer_test_record_{signum.name.lower()}_client")
+    images = client.node.create_publisher(Image, topic, SENSOR_QOS)
+    recorder = subprocess.Popen([sys.executable, "-m", "fer_perception.nodes.bag_record", "--out",
+                                 str(tmp_path / "stopped.mcap"), "--topic", topic], cwd=REPO,
+                                stderr=subprocess.PIPE, text=True)
+    try:
+        assert await_subscribers([images], client.spin, timeout=60.0)
+        sent = publish_clip(images, frames[:FRAMES // 2], 5 * NS, fps, "camera", client.spin)
+        recorder.send_signal(signum)  # while frames still arrive
+        publish_clip(images, frames[FRAMES // 2:FRAMES], sent[-1] + NS, fps, "camera", client.spin)
+        _, errors = recorder.communicate(timeout=30)
+    finally:
+        if recorder.poll() is None:
+            recorder.kill()
+        client.close()
+    assert recorder.returncode == 0 and "Traceback" not in errors, errors
+    with AnyReader([tmp_path / "stopped"], default_typestore=typestore()) as reader:
+        recorded = [reader.deserialize(raw, c.msgtype) for c, _, raw in reader.messages()]
+    assert len(recorded) >= FRAMES // 2 - 2
+    assert {m.header.stamp.sec * NS + m.header.stamp.nanosec for m in recorded[:FRAMES // 2 - 2]} <= set(sent)
 
 
 def test_the_live_graph_gives_what_the_offline_analyser_gives(ros_context):

@@ -4,11 +4,13 @@ For machines without ``ros2 bag record`` (the original system's webcam
 record mode): messages are stored as they arrive, still serialized, with
 their receive time, through ``rosbags``; the bag (mcap by default) replays
 with ``fer-replay`` or ``ros2 bag play`` and analyses with ``fer-analyze``.
-The bag is closed cleanly on Ctrl-C or after ``duration`` seconds.
+The bag is closed cleanly on Ctrl-C, SIGTERM or after ``duration`` seconds
+(exit status 0: the bag is what was asked for).
 """
 from __future__ import annotations
 
 import argparse
+import signal
 import threading
 from pathlib import Path
 
@@ -32,6 +34,7 @@ PARAMS = [
     Param("duration", 0.0, "Seconds to record; 0 = until Ctrl-C.", min=0.0, max=1e9, read_only=True),
 ]
 RESULT_TYPES = {"faces": Faces, "expressions": Expressions, "events": Events}
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
 class BagRecordNode(Node):
@@ -62,8 +65,14 @@ class BagRecordNode(Node):
 
         def store(data: bytes) -> None:
             if not self.finished.is_set():
-                self._writer.write(connection, self.get_clock().now().nanoseconds, data)
-                self.counts[topic] += 1
+                # The stop signals raise KeyboardInterrupt in this thread (runtime.py); held back while a
+                # message is written, they cannot leave half a record in the bag for the close to seal.
+                signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+                try:
+                    self._writer.write(connection, self.get_clock().now().nanoseconds, data)
+                    self.counts[topic] += 1
+                finally:
+                    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
         self.create_subscription(kind, topic, store, qos, raw=True)
 

@@ -7,24 +7,24 @@ inputs (or a folder of videos or bags) write one folder per input under
 skipped unless ``--force``; an input that fails (corrupt video, truncated
 bag, no image topic) or whose results are incomplete (fewer frames than it
 declares, stamps going back) is reported in one line and the batch goes on.
-The first Ctrl-C stops every analysis at its next frame and writes what was
-analysed. ``--neutral START:END`` names a stretch of each input in which the
+The first Ctrl-C (or SIGTERM) stops every analysis at its next frame and writes
+what was analysed. ``--neutral START:END`` names a stretch of each input in which the
 faces are at rest: a first pass over it sets each face's neutral face before
 the analysis, instead of learning it online.
 
 Exit status: 0 every input complete (or skipped as complete), 1 some input
 failed or is incomplete, 2 bad arguments or configuration (nothing
-analysed), 130 interrupted by Ctrl-C.
+analysed), 130 interrupted by Ctrl-C (SIGINT), 143 by SIGTERM.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import math
 import shutil
 import signal
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -32,7 +32,7 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, replace
 from multiprocessing import get_context
-from multiprocessing.synchronize import Event as ProcessEvent
+from multiprocessing.context import BaseContext
 from pathlib import Path
 
 from tqdm import tqdm
@@ -49,13 +49,45 @@ from fer_perception.video_source import SourceError
 
 BATCH_SUMMARY = "batch_summary.json"
 DEFAULT_RENDER, DEFAULT_BAG = "annotated.mp4", "results.mcap"
-EXIT_UNFINISHED, EXIT_CONFIGURATION, EXIT_INTERRUPTED = 1, 2, 130  # 2 is also argparse's for bad arguments
-# An input's status in the batch: the first two count as success, the next two exit 1, the last two 130.
+EXIT_UNFINISHED, EXIT_CONFIGURATION = 1, 2  # 2 is also argparse's for bad arguments
+STOP_SIGNALS = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
+# The exit status after a stop signal is the shell's for a process that signal killed: 130 and 143.
+EXIT_INTERRUPTED, EXIT_TERMINATED = (128 + signum for signum in STOP_SIGNALS)
+# An input's status in the batch: the first two count as success, the next two exit 1, the last two 130 (143).
 STATUSES = ("done", "skipped", "incomplete", "failed", "interrupted", "not_started")
 
-# Set by the first Ctrl-C: every analysis stops at its next frame. Worker processes get the main process's
-# flag from _start_worker; _run makes a fresh one for each run.
-_stop: threading.Event | ProcessEvent = threading.Event()
+
+class StopFlag:
+    """The stop signals received (SIGINT, SIGTERM): the first makes every analysis stop at its next frame, the
+    second also stops the render of what was analysed. Shared memory, so worker processes see it too."""
+
+    def __init__(self, context: BaseContext):
+        self._state = context.RawArray("i", 2)  # signals received, the first one's number
+
+    def set(self, signum: int) -> None:
+        self._state[1] = self._state[1] or signum
+        self._state[0] += 1
+
+    @property
+    def count(self) -> int:
+        return self._state[0]
+
+    def is_set(self) -> bool:
+        return self.count > 0
+
+    @property
+    def cause(self) -> str:
+        """The first signal, as the reasons name it ("Ctrl-C", "SIGTERM")."""
+        return STOP_SIGNALS.get(self.signum, "stopped")
+
+    @property
+    def signum(self) -> int:
+        """The first stop signal's number (0 before any)."""
+        return self._state[1]
+
+
+# Worker processes get the main process's flag from _start_worker; _run makes a fresh one for each run.
+_stop = StopFlag(get_context("spawn"))
 
 
 @dataclass(frozen=True)
@@ -77,20 +109,27 @@ class Job:
 
 
 class UntilStopped:
-    """An input's frames, ending early once Ctrl-C asked every analysis to stop; :attr:`stopped` says if they did.
+    """An input's frames, ending early once a stop signal asked every analysis to stop; :attr:`stopped` says if
+    they did.
 
     Stopping where frames enter the analysis, rather than where results leave it, lets the frames already in
     the stages finish, so every frame that entered is written and the episodes close at the last one.
     """
 
-    def __init__(self, frames: Iterator[InputFrame]):
+    def __init__(self, frames: Iterator[InputFrame], limit: int | None = None, signals_allowed: int = 0):
+        """``limit``: the first frames only; ``signals_allowed``: stop signals that do not stop these frames (both
+        for the render of the frames analysed before the first signal)."""
         self._frames = frames
+        self._limit = limit
+        self._signals_allowed = signals_allowed
         self.stopped = False
 
     def __iter__(self) -> Iterator[InputFrame]:
         with closing(self._frames):  # releases the video or bag now, not when garbage-collected
-            for frame in self._frames:
-                if _stop.is_set():
+            for count, frame in enumerate(self._frames):
+                if count == self._limit:
+                    return
+                if _stop.count > self._signals_allowed:
                     self.stopped = True
                     return
                 yield frame
@@ -164,7 +203,7 @@ def _analyse(source: AnalysisInput, job: Job) -> dict[str, object]:
         bag.close(ending)
     seconds = time.monotonic() - began
     if frames.stopped:
-        reason = f"interrupted (Ctrl-C) after {writer.frames} of {total if total is not None else '?'} frames"
+        reason = f"interrupted ({_stop.cause}) after {writer.frames} of {total if total is not None else '?'} frames"
     else:
         reason = "; ".join(filter(None, (source.shortfall(writer.frames), writer.stamps_reason()))) or None
     extra: dict[str, object] = {
@@ -174,12 +213,16 @@ def _analyse(source: AnalysisInput, job: Job) -> dict[str, object]:
         "neutral_range_s": list(job.neutral) if job.neutral is not None else None}
     if bag is not None:
         extra["bag_out"] = {"path": str(bag.path), "messages": bag.counts}
-    if job.render is not None and not frames.stopped:
-        rendered = UntilStopped(source.frames())
+    if job.render is not None:
+        # After an interruption, the frames analysed are rendered, unless a second signal stops that too.
+        rendered = (UntilStopped(source.frames(), writer.frames, signals_allowed=1) if frames.stopped
+                    else UntilStopped(source.frames()))
         extra["render_seconds"] = round(_render(rendered, source, job), 3)
         extra["render"] = str(job.render)
         if rendered.stopped:
-            extra["interrupted"], reason = True, "interrupted (Ctrl-C) while rendering"
+            extra["interrupted"] = True
+            reason = (f"{reason}; render stopped part-way" if frames.stopped
+                      else f"interrupted ({_stop.cause}) while rendering")
     return writer.write_summary(reason, extra)
 
 
@@ -245,6 +288,28 @@ def neutral_range(text: str) -> tuple[float, float]:
     return start, end
 
 
+def positive(text: str) -> float:
+    """A finite number above 0 (``--window``, ``--folder-rate``): 0 or less makes no rate or window."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r}: must be a number above 0")
+    return value
+
+
+def at_least_one(text: str) -> int:
+    """A whole number from 1 (``--jobs``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be at least 1")
+    return value
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     camera = node_parameters(config_path("camera.yaml"))
     parser = argparse.ArgumentParser(prog="fer-analyze", description=__doc__.split("\n\n")[0],
@@ -256,27 +321,30 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--topic", default=None, help="image topic of bags (default: the only image topic)")
     parser.add_argument("--render", nargs="?", const=DEFAULT_RENDER, default=None, metavar="FILE",
                         help=f"also write the annotated video with timing diagrams (default name {DEFAULT_RENDER})")
-    parser.add_argument("--window", type=float, default=8.0, help="seconds shown by the timing diagrams")
+    parser.add_argument("--window", type=positive, default=8.0, help="seconds shown by the timing diagrams")
     parser.add_argument("--bag-out", nargs="?", const=DEFAULT_BAG, default=None, metavar="FILE",
                         help=f"also write the results as fer_msgs to a rosbag2 bag (default {DEFAULT_BAG}; "
                              ".mcap or .db3 storage)")
     parser.add_argument("--bag-images", action="store_true", help="put the input images into the --bag-out bag")
-    parser.add_argument("--folder-rate", type=float, default=float(camera["folder_rate"]),
+    parser.add_argument("--folder-rate", type=positive, default=float(camera["folder_rate"]),
                         help="frames per second assumed for a folder of images (default: camera.yaml's)")
     parser.add_argument("--frame-id", default=str(camera["frame_id"]), help="frame_id of videos and images")
     parser.add_argument("--neutral", type=neutral_range, default=None, metavar="START:END",
                         help="seconds (from each input's first frame) in which the faces are neutral: their median "
                              "face there is each face's neutral face from the start (default: learned online)")
     parser.add_argument("--force", action="store_true", help="analyse again inputs whose outputs are complete")
-    parser.add_argument("--jobs", type=int, default=1, help="inputs analysed in parallel processes")
+    parser.add_argument("--jobs", type=at_least_one, default=1, help="inputs analysed in parallel processes")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or result lines")
     args = parser.parse_args(argv)
-    if args.jobs < 1:
-        parser.error("--jobs must be at least 1")
-    if args.window <= 0:
-        parser.error("--window must be positive")
     if args.bag_images and args.bag_out is None:
         parser.error("--bag-images needs --bag-out")
+    # Checked before any analysis: otherwise each input failed alone and the batch summary with a traceback.
+    if args.out.exists() and not args.out.is_dir():
+        parser.error(f"--out {args.out}: is a file, not a folder")
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        parser.error(f"--out {args.out}: cannot make the folder: {error.strerror}")
     return args
 
 
@@ -314,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"fer-analyze: {record['input']}: {record.get('error') or record['reason']}", file=sys.stderr)
     if counts["interrupted"] or counts["not_started"]:
-        return EXIT_INTERRUPTED
+        return 128 + _stop.signum
     return EXIT_UNFINISHED if counts["failed"] or counts["incomplete"] else 0
 
 
@@ -324,53 +392,58 @@ def _extras_present(job: Job) -> bool:
 
 
 def _run(jobs: list[Job], workers: int) -> list[dict[str, object]]:
-    """Analyse ``jobs`` here or in ``workers`` processes; the first Ctrl-C stops them all at their next frame."""
+    """Analyse ``jobs`` here or in ``workers`` processes; the first stop signal stops them all at their next
+    frame."""
     global _stop
-    if workers == 1 or len(jobs) <= 1:
-        _stop = threading.Event()
-        with _stop_at_sigint():
-            return [analyse_input(job) for job in jobs]
     context = get_context("spawn")
-    _stop = context.Event()
-    with _stop_at_sigint(), ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                                                initializer=_start_worker, initargs=(_stop,)) as pool:
-        # The pool starts its workers in submit: they inherit SIGINT blocked, through fork and exec, so the
-        # Ctrl-C a terminal sends to the whole process group reaches them only as the stop flag, and never
-        # while they import. Blocking rather than ignoring keeps a Ctrl-C pressed meanwhile for this process.
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    _stop = StopFlag(context)
+    if workers == 1 or len(jobs) <= 1:
+        with _stop_at_signals():
+            return [analyse_input(job) for job in jobs]
+    stop_signals = set(STOP_SIGNALS)
+    with _stop_at_signals(), ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                                                 initializer=_start_worker, initargs=(_stop,)) as pool:
+        # The pool starts its workers in submit: they inherit the stop signals blocked, through fork and exec,
+        # so the Ctrl-C a terminal (or the SIGTERM a supervisor) sends to the whole process group reaches them
+        # only as the stop flag, and never while they import. Blocking rather than ignoring keeps a signal sent
+        # meanwhile for this process.
+        signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
         try:
             futures = [pool.submit(analyse_input, replace(job, progress_position=i % workers))
                        for i, job in enumerate(jobs)]
         finally:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, stop_signals)
         return [future.result() for future in futures]
 
 
-def _start_worker(stop: ProcessEvent) -> None:
+def _start_worker(stop: StopFlag) -> None:
     """A worker process's set-up: the main process's stop flag."""
     global _stop
     _stop = stop
 
 
 @contextmanager
-def _stop_at_sigint() -> Iterator[None]:
-    """Within the block, SIGINT (Ctrl-C) sets the stop flag instead of raising KeyboardInterrupt anywhere.
+def _stop_at_signals() -> Iterator[None]:
+    """Within the block, SIGINT (Ctrl-C) and SIGTERM set the stop flag instead of raising KeyboardInterrupt
+    anywhere or killing the process.
 
     A KeyboardInterrupt in the main process used to leave it waiting in the pool's shutdown for each worker to
-    finish its whole input, with no batch summary; the flag lets every analysis end at its next frame and
-    write what it has, and the batch summary follow.
+    finish its whole input, with no batch summary, and SIGTERM's default action left a result bag without its
+    ``metadata.yaml``; the flag lets every analysis end at its next frame and write what it has, and the batch
+    summary follow.
     """
     def interrupt(signum: int, frame: object) -> None:
         if not _stop.is_set():
-            print("fer-analyze: interrupted: stopping at the next frame and writing what was analysed",
-                  file=sys.stderr)
-            _stop.set()
+            print(f"fer-analyze: interrupted ({STOP_SIGNALS[signum]}): stopping at the next frame and writing what "
+                  "was analysed", file=sys.stderr)
+        _stop.set(signum)
 
-    previous = signal.signal(signal.SIGINT, interrupt)
+    previous = {signum: signal.signal(signum, interrupt) for signum in STOP_SIGNALS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _record_line(record: dict[str, object]) -> str:

@@ -105,7 +105,7 @@ def open_reader(folder: Path) -> AnyReader:
         reader = AnyReader([folder], default_typestore=typestore())
         reader.open()
     except Exception as error:  # rosbags raises many types for broken files
-        raise BagError(f"cannot open bag {folder}: {error}") from error
+        raise BagError(f"cannot open bag {folder} (truncated or corrupt): {error}") from error
     return reader
 
 
@@ -140,10 +140,14 @@ class ImageBag:
                 self.close()
                 raise BagError(f"bag {self.path} has no image topic {wanted}; its image topics: {listing}")
             return wanted
-        if len(topics) != 1:
+        if not topics:
+            every = ", ".join(sorted(f"{c.topic} ({c.msgtype})" for c in self._reader.connections)) or "none"
             self.close()
-            problem = "no image topic" if not topics else "several image topics"
-            raise BagError(f"bag {self.path} has {problem} (sensor_msgs/Image or CompressedImage); "
+            raise BagError(f"bag {self.path} has no image topic (sensor_msgs/Image or CompressedImage); "
+                           f"its topics: {every}")
+        if len(topics) > 1:
+            self.close()
+            raise BagError(f"bag {self.path} has several image topics (sensor_msgs/Image or CompressedImage); "
                            f"choose one with --topic. Image topics: {listing}")
         return next(iter(topics))
 

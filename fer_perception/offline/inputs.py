@@ -55,7 +55,7 @@ class AnalysisInput:
         self.folder_rate = folder_rate
         self.frame_id = frame_id
         self._bag_images: int | None = None
-        self.decode_error: str | None = None  # why a bag's first undecodable image was skipped, in the last pass
+        self.decode_error: str | None = None  # why the first undecodable image was skipped, in the last pass
         if is_bag(path):
             self.kind, self.path = "bag", bag_folder(path)
             self._choose_bag_topic()
@@ -68,6 +68,8 @@ class AnalysisInput:
                              "or a rosbag2 bag")
         if not self.path.exists():
             raise InputError(f"{path}: no such file or folder")
+        if self.path.is_file() and self.path.stat().st_size == 0:  # else said as "corrupt or unsupported"
+            raise InputError(f"{path}: empty file (0 bytes)")
 
     def _choose_bag_topic(self) -> None:
         """Settle the bag's image topic now (the only one, or ``topic``), so a bad choice fails up front."""
@@ -131,7 +133,7 @@ class AnalysisInput:
         if self.kind == "bag":
             cause = self.decode_error or "fewer images than its metadata declares"
         else:
-            cause = "corrupt, or not images"
+            cause = "corrupt, or not images" + (f"; the first: {self.decode_error}" if self.decode_error else "")
         return f"{counted} images decoded ({cause})"
 
     def nominal_rate(self) -> float:
@@ -170,12 +172,22 @@ class AnalysisInput:
 
     def _image_frames(self) -> Iterator[InputFrame]:
         source = ImageFolderSource(self.path, self.folder_rate)
+        expected = 0  # the index of the next image file; the source skips the files that do not decode
+        self.decode_error = None
         try:
             while (frame := source.read()) is not None:
+                self._note_skipped(source.files[expected:frame.index])
+                expected = frame.index + 1
                 yield InputFrame(frame.image, frame.index, round(frame.media_time_s * NS),
                                  source.files[frame.index].name, self.frame_id)
+            self._note_skipped(source.files[expected:])
         finally:
             source.close()
+
+    def _note_skipped(self, files: list[Path]) -> None:
+        """Name the first image file that did not decode, so the reason says which one to look at."""
+        if files and self.decode_error is None:
+            self.decode_error = files[0].name
 
 
 def expand_inputs(paths: list[Path]) -> list[Path]:
