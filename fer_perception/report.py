@@ -1,6 +1,8 @@
 """Tabular and one-line text views of per-face results, shared by the monitor and the offline tools."""
 from __future__ import annotations
 
+from datetime import datetime
+
 from fer_perception.expression_pipeline import FaceExpression
 from fer_perception.types import AU_NUMBERS, EMOTION_LABELS, EventPhase, ExpressionEvent, TrackedFace
 
@@ -50,10 +52,21 @@ def face_row(source: str, frame: int, time_s: float, face: TrackedFace,
     return row
 
 
+EPOCH_STAMP_S = 1e8
+"""Stamps above this many seconds are wall-clock times (a camera's capture stamps), below it media times."""
+
+
+def stamp_text(time_s: float) -> str:
+    """A stamp as a person reads it: local time of day for wall-clock stamps, seconds into the media otherwise."""
+    if time_s >= EPOCH_STAMP_S:
+        return datetime.fromtimestamp(time_s).strftime("%H:%M:%S.%f")[:-3]
+    return f"{time_s:.3f} s"
+
+
 def face_line(time_s: float, face: TrackedFace, expression: FaceExpression | None = None) -> str:
     """A human-readable status line for the console."""
     box, pose = face.box, face.head_pose
-    line = (f"[{time_s:10.3f}] {face.track_id}: box {box.width:.0f}x{box.height:.0f} at ({box.x:.0f},{box.y:.0f})"
+    line = (f"[{stamp_text(time_s)}] {face.track_id}: box {box.width:.0f}x{box.height:.0f} at ({box.x:.0f},{box.y:.0f})"
             f"  yaw {pose.yaw:+.0f}° pitch {pose.pitch:+.0f}°  quality {face.quality.score:.2f}")
     if expression is None:
         return line

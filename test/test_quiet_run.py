@@ -11,7 +11,7 @@ from conftest import media_path
 from fer_perception.native_log_filter import NOISE
 
 ROS_LOG = re.compile(r"^\[(INFO|WARN|ERROR)\] \[\d+\.\d+\] \[\w+\]: ")
-MONITOR_LINE = re.compile(r"^\[(event\]|\s*\d+\.\d+\]) ")
+MONITOR_LINE = re.compile(r"^\[(event|\d\d:\d\d:\d\d\.\d{3})\] ")  # events, and faces at a time of day
 
 
 def fer_run(*arguments: str, verbose: bool = False) -> subprocess.CompletedProcess:
@@ -39,3 +39,12 @@ def test_verbose_brings_the_native_logs_back_and_errors_always_show():
     assert noise, "with FER_VERBOSE=1 MediaPipe's start-up lines show"
     assert not [line for line in quiet.stderr.splitlines() if NOISE.match(line.encode())]
     assert "/nonexistent/clip.mp4" in quiet.stderr, "the error line must survive the filter at exit"
+
+
+def test_console_stamps_read_as_a_time_of_day_or_as_seconds_into_the_media():
+    from datetime import datetime
+
+    from fer_perception.report import stamp_text
+
+    assert stamp_text(datetime(2026, 12, 5, 18, 29, 13, 250000).timestamp()) == "18:29:13.250"
+    assert stamp_text(12.3456) == "12.346 s"
