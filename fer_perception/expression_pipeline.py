@@ -20,7 +20,7 @@ import yaml
 
 from fer_perception.au.estimators import AUEstimator, create_au_estimator
 from fer_perception.emotion.facs import FacsMapping
-from fer_perception.emotion.fusion import Circumplex, coarse_to_fine_label, fuse
+from fer_perception.emotion.fusion import Circumplex, cascade_scores, fuse
 from fer_perception.events import EventConfig, FaceEvents
 from fer_perception.paths import config_path
 from fer_perception.smoothing import ExponentialSmoother, FrameAttentionSmoother, LabelHysteresis
@@ -174,9 +174,14 @@ class ExpressionPipeline:
             expression = self._expression(face, units, learned[index] if learned is not None else None, state,
                                           stamp_s)
             expressions.append(expression)
-            events += state.events.update(stamp_ns, expression.emotion_smoothed, expression.au_smoothed,
-                                          units.estimated, units)
+            evidence = None if expression.emotion_smoothed is None else self.label_evidence(expression.emotion_smoothed)
+            events += state.events.update(stamp_ns, evidence, expression.au_smoothed, units.estimated, units)
         return ExpressionFrame(stamp_ns, expressions, events, restarted_after)
+
+    def label_evidence(self, probabilities: np.ndarray) -> np.ndarray:
+        """What labels and emotion episodes are decided on: the probabilities, or with ``coarse_to_fine`` the
+        cascade's scores (a clearly negative face whose exact class is split still gets its label and episode)."""
+        return cascade_scores(probabilities) if self.coarse_to_fine else probabilities
 
     def expire(self, stamp_ns: int, keep: set[str] = frozenset()) -> list[ExpressionEvent]:
         """Drop the tracks (except ``keep``) unseen for more than ``track_timeout_s`` at source time
@@ -221,11 +226,11 @@ class ExpressionPipeline:
         if probabilities is None:
             return expression
         smoothed = state.smooth_emotion(probabilities, stamp_s, face.quality.score)
-        pick = coarse_to_fine_label if self.coarse_to_fine else (lambda p: int(np.argmax(p)))
         expression.emotion, expression.emotion_smoothed = probabilities, smoothed
-        expression.label = pick(probabilities)
-        expression.label_smoothed = state.label.update(smoothed, stamp_s)
-        expression.confidence = float(smoothed[expression.label_smoothed])
+        expression.label = int(np.argmax(self.label_evidence(probabilities)))
+        evidence = self.label_evidence(smoothed)
+        expression.label_smoothed = state.label.update(evidence, stamp_s)
+        expression.confidence = float(evidence[expression.label_smoothed])
         expression.valence, expression.arousal, expression.valence_arousal_confidence = \
             self.circumplex.valence_arousal(probabilities)
         va = state.valence_arousal.update(np.array([expression.valence, expression.arousal]), stamp_s)

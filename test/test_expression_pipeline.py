@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import cv2
+import numpy as np
 import pytest
+import yaml
 
 from conftest import media_path
-from fer_perception.expression_pipeline import pipeline_from_config
+from fer_perception.au.estimators import create_au_estimator
+from fer_perception.expression_pipeline import ExpressionPipeline, pipeline_from_config
 from fer_perception.face.front_end import FaceFrontEnd, FaceFrontEndConfig
-from fer_perception.types import EventPhase, FaceFrame
+from fer_perception.paths import config_path
+from fer_perception.types import EMOTION_LABELS, EventPhase, FaceFrame
 
 NS = 1_000_000_000
 
@@ -99,3 +103,36 @@ def test_stamps_going_back_close_every_track_at_the_last_stamp_and_restart(smili
     assert onsets <= {e.event_id for e in closing if e.phase == EventPhase.OFFSET}
     assert all(e.duration_s >= 0 for e in [*events, *restarted.events])
     assert pipeline.process(frames_of(smiling_face, "d", 0.1, start_s=5.1)[0]).restarted_after_ns is None
+
+
+class FixedProbabilities:
+    """A stand-in for the learned classifier that gives every crop the same probabilities (the test is about the
+    cascade's path through smoothing and events, not about a network)."""
+
+    def __init__(self, probabilities: list[float]):
+        self.probabilities = np.array(probabilities)
+
+    def predict(self, crops):
+        return np.tile(self.probabilities, (len(crops), 1))
+
+
+@pytest.mark.parametrize("coarse_to_fine", [False, True])
+def test_coarse_to_fine_decides_the_smoothed_label_and_the_emotion_episodes(smiling_face, coarse_to_fine):
+    split_negative = [0.32, 0.05, 0.05, 0.10, 0.28, 0.05, 0.15]  # angry, disgust, fear, happy, sad, surprise, neutral
+    emotion = yaml.safe_load(config_path("emotion.yaml").read_text())
+    emotion.update(coarse_to_fine=coarse_to_fine, fusion={"learned": 1.0, "facs": 0.0})
+    pipeline = ExpressionPipeline(create_au_estimator(config_path("action_units.yaml")),
+                                  FixedProbabilities(split_negative), emotion,
+                                  yaml.safe_load(config_path("expression.yaml").read_text()))
+    crop = np.zeros((112, 112, 3), np.uint8)
+    events = []
+    for frame in frames_of(smiling_face, "e", 2.0):
+        result = pipeline.process(frame, [crop])
+        events += result.events
+    expression = result.expressions[0]
+    emotions = [e for e in events if e.kind == "emotion" and e.phase == EventPhase.ONSET]
+    assert expression.label == expression.label_smoothed == EMOTION_LABELS.index("angry")
+    if coarse_to_fine:  # the negative group (0.70) wins; sad, within 0.55 / 0.70 of angry, shares its evidence
+        assert expression.confidence == pytest.approx(0.70) and [e.detail for e in emotions] == ["angry", "sad"]
+    else:  # flat: angry leads with 0.32, below the episode threshold
+        assert expression.confidence == pytest.approx(0.32) and emotions == []

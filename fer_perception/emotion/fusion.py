@@ -4,7 +4,10 @@ Fusion is a linear opinion pool with configurable weights (a source with
 weight 0, or missing in a frame, drops out). The coarse-to-fine decision
 first picks among {neutral, happy, surprise, negative} by summed
 probability, then within negative among {angry, disgust, fear, sad}, as the
-coarse-to-fine cascade for video expression recognition did. Valence and
+coarse-to-fine cascade for video expression recognition did. Its scores
+(:func:`cascade_scores`) carry the cascade through the whole path: the
+smoothed label's hysteresis and the emotion episodes read them instead of
+the flat probabilities when ``coarse_to_fine`` is on. Valence and
 arousal are the probability-weighted mean of each class's circumplex
 coordinates; their confidence is 1 minus the normalised entropy.
 """
@@ -30,13 +33,21 @@ def fuse(sources: list[tuple[np.ndarray | None, float]]) -> np.ndarray | None:
     return fused / fused.sum()
 
 
+def cascade_scores(probabilities: np.ndarray) -> np.ndarray:
+    """Per class, the evidence the cascade sees: a coarse single class its probability; a negative class the
+    negative group's summed probability, scaled by its share against the best negative class. The best
+    negative class therefore scores the whole group and the argmax is the cascade's choice; a close second
+    negative class scores close to it, so the label's hysteresis does not flip between them on small changes
+    (and both may open an emotion episode: the evidence that the face is negative is theirs alike)."""
+    scores = np.asarray(probabilities, dtype=np.float64).copy()
+    negative = scores[list(NEGATIVE)]
+    scores[list(NEGATIVE)] = negative.sum() * negative / max(float(negative.max()), 1e-12)
+    return scores
+
+
 def coarse_to_fine_label(probabilities: np.ndarray) -> int:
     """The class chosen coarse-to-fine (index into ``EMOTION_LABELS``)."""
-    coarse = [probabilities[i] for i in COARSE_SINGLES] + [probabilities[list(NEGATIVE)].sum()]
-    choice = int(np.argmax(coarse))
-    if choice < len(COARSE_SINGLES):
-        return COARSE_SINGLES[choice]
-    return NEGATIVE[int(np.argmax(probabilities[list(NEGATIVE)]))]
+    return int(np.argmax(cascade_scores(probabilities)))
 
 
 @dataclass(frozen=True)
