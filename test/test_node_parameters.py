@@ -55,3 +55,21 @@ def test_bad_values_are_refused_at_start_and_at_run_time(name, tmp_path, ros_con
                 assert node.get_parameter(param.name).value == param.default, f"{name}.{param.name} changed"
     finally:
         node.destroy_node()
+
+
+def test_a_qos_override_given_as_a_parameter_takes_effect(ros_context):
+    from rclpy.qos import ReliabilityPolicy
+
+    node = expression_node.ExpressionNode(context=ros_context, parameter_overrides=[
+        Parameter("qos_overrides./expressions.publisher.depth", value=3),
+        Parameter("qos_overrides./expressions.publisher.reliability", value="best_effort"),
+        Parameter("qos_overrides./faces.subscription.depth", value=25)])
+    try:
+        assert node.expressions_pub.qos_profile.depth == 3
+        assert node.expressions_pub.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT
+        assert node.events_pub.qos_profile.depth == 100, "what is not overridden keeps the REP-2003 default"
+        faces = next(s for s in node.subscriptions if s.topic_name == "/faces")
+        assert faces.qos_profile.depth == 25
+        assert node.get_parameter("qos_overrides./events.publisher.reliability").value == "reliable"
+    finally:
+        node.destroy_node()

@@ -11,7 +11,7 @@ from fer_msgs.msg import Events
 from rclpy.node import Node
 
 from fer_perception.nodes.messages import expression_event
-from fer_perception.nodes.qos import reliable
+from fer_perception.nodes.qos import QOS_OVERRIDES, reliable
 from fer_perception.nodes.runtime import node_main
 from fer_perception.report import event_sentence
 
@@ -22,7 +22,7 @@ class BehaviourExampleNode(Node):
     def __init__(self, node_name: str = "behaviour_example", **kwargs):
         super().__init__(node_name, **kwargs)
         self.lines: list[str] = []
-        self.create_subscription(Events, "events", self.on_events, reliable(100))
+        self.create_subscription(Events, "events", self.on_events, reliable(100), qos_overriding_options=QOS_OVERRIDES)
 
     def on_events(self, msg: Events) -> None:
         for event in msg.events:

@@ -21,7 +21,7 @@ from std_msgs.msg import Header
 from fer_perception.nodes.discovery import SUBSCRIBER_SETTLE_PARAM, wait_for_subscribers
 from fer_perception.nodes.messages import bgr8_image_msg
 from fer_perception.nodes.parameters import Param, declare_parameters
-from fer_perception.nodes.qos import IMAGE_PUBLISHER_QOS, reliable
+from fer_perception.nodes.qos import IMAGE_PUBLISHER_QOS, QOS_OVERRIDES, reliable
 from fer_perception.nodes.runtime import node_main
 from fer_perception.paths import demo_clip
 from fer_perception.video_source import Frame, FrameSource, SourceError, open_source
@@ -63,10 +63,13 @@ class CameraNode(Node):
     def __init__(self, node_name: str = "camera", **kwargs):
         super().__init__(node_name, **kwargs)
         self.config = declare_parameters(self, PARAMS)
-        self.image_pub = self.create_publisher(Image, "image_raw", IMAGE_PUBLISHER_QOS)
-        self.info_pub = self.create_publisher(CameraInfo, "camera_info", IMAGE_PUBLISHER_QOS)
+        self.image_pub = self.create_publisher(Image, "image_raw", IMAGE_PUBLISHER_QOS,
+                                               qos_overriding_options=QOS_OVERRIDES)
+        self.info_pub = self.create_publisher(CameraInfo, "camera_info", IMAGE_PUBLISHER_QOS,
+                                              qos_overriding_options=QOS_OVERRIDES)
         self.media_stamps = self.config["stamp_source"] == "media"
-        self.clock_pub = self.create_publisher(Clock, "/clock", reliable(10)) if self.media_stamps else None
+        self.clock_pub = (self.create_publisher(Clock, "/clock", reliable(10), qos_overriding_options=QOS_OVERRIDES)
+                          if self.media_stamps else None)
         self.finished = threading.Event()
         self.failure: str | None = None  # why the source could not be played; the executable then exits 1
         self.published = 0

@@ -44,7 +44,7 @@ from fer_perception.nodes.messages import (bgr8_image_msg, crop_images, events_m
                                            ns_to_stamp, stamp_to_ns)
 from fer_perception.nodes.log_throttle import CauseThrottle
 from fer_perception.nodes.parameters import Param, declare_parameters
-from fer_perception.nodes.qos import SENSOR_QOS, reliable
+from fer_perception.nodes.qos import QOS_OVERRIDES, SENSOR_QOS, reliable
 from fer_perception.nodes.runtime import node_main
 from fer_perception.paths import config_path
 from fer_perception.types import FaceFrame
@@ -82,10 +82,12 @@ class ExpressionNode(Node):
         self.pipeline: ExpressionPipeline = pipeline_from_config(
             classifier, Path(self.config["au_config"]), Path(self.config["emotion_config"]),
             Path(self.config["expression_config"]), self.config["au_estimator"] or None)
-        self.expressions_pub = self.create_publisher(Expressions, "expressions", reliable(10))
-        self.events_pub = self.create_publisher(Events, "events", reliable(100))
-        self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", reliable(10))
-        self.debug_pub = self.create_publisher(Image, "debug_image", reliable(2))
+        self.expressions_pub = self.create_publisher(Expressions, "expressions", reliable(10),
+                                                     qos_overriding_options=QOS_OVERRIDES)
+        self.events_pub = self.create_publisher(Events, "events", reliable(100), qos_overriding_options=QOS_OVERRIDES)
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", reliable(10),
+                                                     qos_overriding_options=QOS_OVERRIDES)
+        self.debug_pub = self.create_publisher(Image, "debug_image", reliable(2), qos_overriding_options=QOS_OVERRIDES)
         self._images: deque[Image] = deque(maxlen=PAIRING_WINDOW)
         # Camera frames are only needed for the debug image: subscribing only while someone watches it
         # saves deserialising every frame (the graph's largest message) for nothing.
@@ -97,9 +99,10 @@ class ExpressionNode(Node):
         self._pending_lost: list[str] = []
         # The pipeline is not thread-safe: the worker's frames and the service's captures take turns.
         self._pipeline_lock = threading.Lock()
-        self.create_subscription(Faces, "faces", self._on_faces, reliable(10))
+        self.create_subscription(Faces, "faces", self._on_faces, reliable(10), qos_overriding_options=QOS_OVERRIDES)
         if self.pipeline.needs_crops:
-            self.create_subscription(FaceCrops, "face_crops", self._on_crops, reliable(10))
+            self.create_subscription(FaceCrops, "face_crops", self._on_crops, reliable(10),
+                                     qos_overriding_options=QOS_OVERRIDES)
         self.processed = 0
         self._latencies: deque[float] = deque(maxlen=300)
         self._faces_seen = 0
@@ -115,7 +118,8 @@ class ExpressionNode(Node):
     def _follow_debug_subscribers(self) -> None:
         watched = self.debug_pub.get_subscription_count() > 0
         if watched and self._image_subscription is None:
-            self._image_subscription = self.create_subscription(Image, "image", self._on_image, SENSOR_QOS)
+            self._image_subscription = self.create_subscription(Image, "image", self._on_image, SENSOR_QOS,
+                                                                qos_overriding_options=QOS_OVERRIDES)
         elif not watched and self._image_subscription is not None:
             self.destroy_subscription(self._image_subscription)
             self._image_subscription = None

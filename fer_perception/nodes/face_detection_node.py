@@ -27,7 +27,7 @@ from fer_perception.latest_slot import LatestSlot, SequenceGaps
 from fer_perception.nodes.messages import crops_msg, faces_msg
 from fer_perception.nodes.log_throttle import CauseThrottle
 from fer_perception.nodes.parameters import Param, declare_parameters
-from fer_perception.nodes.qos import NEWEST_FRAME_QOS, reliable
+from fer_perception.nodes.qos import NEWEST_FRAME_QOS, QOS_OVERRIDES, reliable
 from fer_perception.nodes.runtime import node_main
 
 NODE_PARAMS = [
@@ -62,16 +62,19 @@ class FaceDetectionNode(Node):
         self.front_end = FaceFrontEnd(self.front_end_config)
         self._pending_config: FaceFrontEndConfig | None = None
         self.add_on_set_parameters_callback(self._on_parameters)
-        self.faces_pub = self.create_publisher(Faces, "faces", reliable(10))
-        self.crops_pub = self.create_publisher(FaceCrops, "face_crops", reliable(10))
+        self.faces_pub = self.create_publisher(Faces, "faces", reliable(10), qos_overriding_options=QOS_OVERRIDES)
+        self.crops_pub = self.create_publisher(FaceCrops, "face_crops", reliable(10),
+                                               qos_overriding_options=QOS_OVERRIDES)
         self.unseen = SequenceGaps()
         self.counters = FrameCounters()
         if values["input_transport"] == "compressed":
             self.input_topic = self.resolve_topic_name("image") + "/compressed"
-            self.create_subscription(CompressedImage, self.input_topic, self._on_frame, NEWEST_FRAME_QOS)
+            self.create_subscription(CompressedImage, self.input_topic, self._on_frame, NEWEST_FRAME_QOS,
+                                     qos_overriding_options=QOS_OVERRIDES)
         else:
             self.input_topic = self.resolve_topic_name("image")
-            self.create_subscription(Image, "image", self._on_frame, NEWEST_FRAME_QOS)
+            self.create_subscription(Image, "image", self._on_frame, NEWEST_FRAME_QOS,
+                                     qos_overriding_options=QOS_OVERRIDES)
         self._running = True
         self._worker = threading.Thread(target=self._work, name="face_detection_worker", daemon=True)
         self._worker.start()

@@ -28,7 +28,7 @@ from fer_perception.expression_pipeline import FaceExpression
 from fer_perception.nodes.messages import face_expression, face_frame, stamp_to_ns
 from fer_perception.nodes.log_throttle import CauseThrottle
 from fer_perception.nodes.parameters import Param, declare_parameters
-from fer_perception.nodes.qos import SENSOR_QOS, reliable
+from fer_perception.nodes.qos import QOS_OVERRIDES, SENSOR_QOS, reliable
 from fer_perception.nodes.runtime import node_main
 from fer_perception.report import FACE_COLUMNS, face_line, face_row
 from fer_perception.types import FaceFrame
@@ -66,9 +66,10 @@ class MonitorNode(Node):
         self.rows_written = 0
         self.face_frames = 0
         self.source = self.resolve_topic_name("image")
-        self.create_subscription(Image, "image", self.on_image, SENSOR_QOS)
-        self.create_subscription(Faces, "faces", self.on_faces, reliable(10))
-        self.create_subscription(Expressions, "expressions", self.on_expressions, reliable(10))
+        self.create_subscription(Image, "image", self.on_image, SENSOR_QOS, qos_overriding_options=QOS_OVERRIDES)
+        self.create_subscription(Faces, "faces", self.on_faces, reliable(10), qos_overriding_options=QOS_OVERRIDES)
+        self.create_subscription(Expressions, "expressions", self.on_expressions, reliable(10),
+                                 qos_overriding_options=QOS_OVERRIDES)
         self.get_logger().info(f"writing {self.out_dir}/annotated.mp4 and {self.out_dir}/faces.csv")
 
     def on_image(self, msg: Image) -> None:
