@@ -52,7 +52,6 @@ FEATURE_NAMES = (
     "eye_opening_right",   # upper to lower lid, right eye
     "eye_opening_left",
     "upper_lid_to_iris",   # upper lid above the iris centre (both eyes)
-    "lower_lid_height",    # lower lid relative to the eye line (both eyes)
     "cheek_height",        # cheek points relative to the eye line
     "nose_length",         # nasion down to the nose wings
     "philtrum_length",     # nose base down to the top of the upper lip
@@ -113,7 +112,6 @@ def compute_features(landmarks: np.ndarray) -> tuple[np.ndarray, float]:
         _mean_y(p, RIGHT_UPPER_LID) - _mean_y(p, RIGHT_LOWER_LID),
         _mean_y(p, LEFT_UPPER_LID) - _mean_y(p, LEFT_LOWER_LID),
         (_mean_y(p, RIGHT_UPPER_LID) - y[RIGHT_IRIS] + _mean_y(p, LEFT_UPPER_LID) - y[LEFT_IRIS]) / 2,
-        _both_y(p, RIGHT_LOWER_LID, LEFT_LOWER_LID) - eye_line,
         _both_y(p, RIGHT_CHEEK, LEFT_CHEEK) - eye_line,
         y[NASION] - _mean_y(p, ALAR),
         y[SUBNASALE] - y[UPPER_LIP_TOP],
