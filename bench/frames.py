@@ -4,6 +4,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from fer_perception.annotate import letterbox
 from fer_perception.face.front_end import FaceFrontEnd, FaceFrontEndConfig
 from fer_perception.paths import data_dir
 from fer_perception.types import FaceFrame
@@ -24,17 +25,6 @@ def video_frames(name: str) -> list[np.ndarray]:
     while (result := capture.read())[0]:
         frames.append(result[1])
     return frames
-
-
-def letterbox(image: np.ndarray, width: int, height: int) -> np.ndarray:
-    """``image`` scaled to fit ``width`` x ``height``, centred on black, aspect kept."""
-    scale = min(width / image.shape[1], height / image.shape[0])
-    resized = cv2.resize(image, (round(image.shape[1] * scale), round(image.shape[0] * scale)),
-                         interpolation=cv2.INTER_AREA)
-    canvas = np.zeros((height, width, 3), np.uint8)
-    y, x = (height - resized.shape[0]) // 2, (width - resized.shape[1]) // 2
-    canvas[y:y + resized.shape[0], x:x + resized.shape[1]] = resized
-    return canvas
 
 
 def one_face_640x480() -> list[np.ndarray]:

@@ -24,7 +24,8 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from bench.figures import Figure
-from bench.frames import five_faces_640x480, letterbox, video_frames
+from bench.frames import five_faces_640x480, video_frames
+from fer_perception.annotate import letterbox
 from fer_perception.dds import apply_dds_profile
 from fer_perception.graph import load_graph
 from fer_perception.nodes.messages import stamp_to_ns

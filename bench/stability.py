@@ -18,8 +18,9 @@ from fer_msgs.msg import Expressions
 from rclpy.parameter import Parameter
 
 from bench.figures import Figure
-from bench.frames import letterbox, video_frames
+from bench.frames import video_frames
 from bench.graph import _ProbeNode, graph_specs, write_clip
+from fer_perception.annotate import letterbox
 from fer_perception.nodes.qos import reliable
 from fer_perception.offline.analysis import Analyzer
 from fer_perception.offline.inputs import InputFrame

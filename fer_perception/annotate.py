@@ -1,4 +1,5 @@
-"""Drawing the perception's results onto frames, for the monitor's video and offline rendering."""
+"""Drawing the perception's results onto frames, for the monitor's video and offline rendering, and fitting frames
+into a video of another size."""
 from __future__ import annotations
 
 import cv2
@@ -11,6 +12,17 @@ from fer_perception.types import AU_NUMBERS, EMOTION_LABELS, BoundingBox, Tracke
 PALETTE = [(0, 200, 255), (255, 120, 0), (80, 220, 80), (200, 80, 255), (0, 80, 255), (255, 220, 0)]
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 BAR_WIDTH, BAR_HEIGHT = 40, 7
+
+
+def letterbox(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """``image`` scaled to fit ``width`` x ``height`` with its aspect ratio kept, centred on black."""
+    scale = min(width / image.shape[1], height / image.shape[0])
+    resized = cv2.resize(image, (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale))),
+                         interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    canvas = np.zeros((height, width, 3), np.uint8)
+    top, left = (height - resized.shape[0]) // 2, (width - resized.shape[1]) // 2
+    canvas[top:top + resized.shape[0], left:left + resized.shape[1]] = resized
+    return canvas
 
 
 def track_colour(track_id: str) -> tuple[int, int, int]:

@@ -33,9 +33,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from scipy.stats import rankdata
 
 from fer_perception.au.dataset_mesh import face_meshes
-from fer_perception.au.validate import roc_auc
+from fer_perception.emotion.dataset import default_ferplus_path
 from fer_perception.emotion.preprocess import fer_window
 from fer_perception.expression_pipeline import ExpressionPipeline
 from fer_perception.face.head_pose import estimate_head_pose
@@ -106,11 +107,17 @@ class AUCheck:
         return "\n".join(lines)
 
 
+def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
+    """Area under the ROC curve (ties count half), by the rank-sum formula."""
+    ranks = rankdata(scores)
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
 def ferplus_faces(split: str, limit: int | None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """FER2013 images of ``split`` with their FER+ majority label (index into ``FERPLUS_CLASSES``); faces FER+
     dropped or whose majority is unknown / not a face are left out."""
-    root = data_dir()
-    fer_path, votes_path = root / "fer2013" / "fer2013.npz", root / "ferplus" / "ferplus_votes.npz"
+    fer_path, votes_path = data_dir() / "fer2013" / "fer2013.npz", default_ferplus_path()
     for path in (fer_path, votes_path):
         if not path.is_file():
             raise FileNotFoundError(f"AU check data missing: {path} (set FER_DATA_DIR)")

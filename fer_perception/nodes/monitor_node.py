@@ -22,7 +22,7 @@ from fer_msgs.msg import Expressions, Faces
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 
-from fer_perception.annotate import draw_faces
+from fer_perception.annotate import draw_faces, letterbox
 from fer_perception.image_codec import ImageDecodeError, decode_image
 from fer_perception.expression_pipeline import FaceExpression
 from fer_perception.nodes.messages import face_expression, face_frame, stamp_to_ns
@@ -126,7 +126,7 @@ class MonitorNode(Node):
             if self.bad_frame_warnings.due("frame size"):
                 self.get_logger().warning(f"frames of {width}x{height} scaled to the video's "
                                           f"{self.video_size[0]}x{self.video_size[1]}")
-            image = fitted(image, self.video_size)
+            image = letterbox(image, *self.video_size)
         self.writer.write(image)
         self.frames_written += 1
 
@@ -140,18 +140,6 @@ class MonitorNode(Node):
             self.csv_file.close()
             self.get_logger().info(f"wrote {video} and {self.rows_written} rows to {self.out_dir}/faces.csv")
         super().destroy_node()
-
-
-def fitted(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """``image`` scaled to fit ``size`` (width, height) with its aspect ratio kept, padded with black."""
-    width, height = size
-    scale = min(width / image.shape[1], height / image.shape[0])
-    resized = cv2.resize(image, (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale))),
-                         interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-    canvas = np.zeros((height, width, 3), np.uint8)
-    top, left = (height - resized.shape[0]) // 2, (width - resized.shape[1]) // 2
-    canvas[top:top + resized.shape[0], left:left + resized.shape[1]] = resized
-    return canvas
 
 
 main = node_main(MonitorNode)
