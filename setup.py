@@ -36,6 +36,7 @@ setup(
             "fer-au-check = fer_perception.au.check:main",
             "fer-train = fer_perception.emotion.train:main",
             "fer-evaluate = fer_perception.emotion.evaluate:main",
+            "fer-fit-fusion = fer_perception.emotion.fusion_fit:main",
             "fer-quantize = fer_perception.emotion.quantize:main",
             "fer-soup = fer_perception.emotion.soup:main",
             "fer-analyze = fer_perception.offline.analyze_cli:main",

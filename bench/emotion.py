@@ -17,9 +17,9 @@ import numpy as np
 from bench.figures import Figure, median_p95
 from bench.frames import five_faces_640x480, tracked_faces
 from fer_perception.emotion.classifier import EmotionClassifier
-from fer_perception.emotion.evaluate import default_model_path, evaluate
-from fer_perception.expression_pipeline import load_yaml
-from fer_perception.paths import config_path, data_dir
+from fer_perception.emotion.evaluate import evaluate
+from fer_perception.emotion.loading import emotion_config, model_path
+from fer_perception.paths import data_dir
 
 
 def real_crops() -> list[np.ndarray]:
@@ -46,7 +46,7 @@ COMPARED_BACKENDS = ("onnxruntime_int8", "onnxruntime", "torch")
 
 
 def configured_backend() -> str:
-    return load_yaml(config_path("emotion.yaml"))["classifier"]["backend"]
+    return emotion_config()["classifier"]["backend"]
 
 
 def latency(quick: bool) -> list[Figure]:
@@ -55,14 +55,20 @@ def latency(quick: bool) -> list[Figure]:
     repeats = 50 if quick else 300
     backend = configured_backend()
     note = f"{len(crops)} real crops, {repeats} interleaved runs, {backend}, 1 thread"
-    one, five = _latencies(EmotionClassifier(default_model_path(), backend), crops, repeats)
+    one, five = _latencies(EmotionClassifier(model_path(emotion_config()), backend), crops, repeats)
     figures = [Figure("stages", "emotion classifier, 1 face, median", one, "ms", "<= 3", one <= 3, 8, note),
                Figure("stages", "emotion classifier, 5 faces, median", five, "ms", "<= 6", five <= 6, 8, note),
                Figure("stages", "emotion classifier, 5 faces / 1 face", five / one, "x", issue=8, note=note)]
+    flip_one, flip_five = _latencies(EmotionClassifier(model_path(emotion_config()), backend, flip=True), crops,
+                                     repeats)
+    figures += [Figure("stages", "emotion classifier, flip TTA, 1 face, median", flip_one, "ms", "<= 3",
+                       flip_one <= 3, 28, note),
+                Figure("stages", "emotion classifier, flip TTA, 5 faces, median", flip_five, "ms", "<= 6",
+                       flip_five <= 6, 28, note)]
     for other in COMPARED_BACKENDS:
         if other == backend:
             continue
-        other_one, other_five = _latencies(EmotionClassifier(default_model_path(), other), crops, repeats)
+        other_one, other_five = _latencies(EmotionClassifier(model_path(emotion_config()), other), crops, repeats)
         note = f"{len(crops)} real crops, {repeats} interleaved runs, 1 thread"
         figures += [Figure("stages", f"emotion classifier, {other}, 1 face, median", other_one, "ms", issue=8,
                            note=note),
@@ -76,19 +82,19 @@ def accuracy(quick: bool) -> list[Figure]:
     if not path.is_file():
         raise SystemExit(f"benchmark data missing: {path}")
     limit = 800 if quick else None
-    flat = evaluate(path, default_model_path(), "test", tta=False, limit=limit)
-    note = f"FER2013 test split, {flat['count']} faces" + (" (quick subset)" if quick else "") + ", shipped model"
+    flat = evaluate(path, model_path(emotion_config()), "test", tta=False, limit=limit)
+    note = f"FER2013 test split, {flat['count']} faces" + (" (quick subset)" if quick else "") + f", configured model {model_path(emotion_config()).name}"
     figures = [Figure("accuracy", "emotion accuracy, flat", 100 * flat["accuracy"], "%", ">= 70",
                       flat["accuracy"] >= 0.70, 8, note),
                Figure("accuracy", "emotion macro-F1, flat", flat["macro_f1"], "", issue=8, note=note),
                Figure("accuracy", "emotion accuracy, coarse-to-fine", 100 * flat["coarse_to_fine_accuracy"], "%",
                       issue=8, note=note)]
     backend = configured_backend()
-    deployed = evaluate(path, default_model_path(), "test", tta=False, limit=limit, backend=backend)
+    deployed = evaluate(path, model_path(emotion_config()), "test", tta=False, limit=limit, backend=backend)
     figures.append(Figure("accuracy", f"emotion accuracy, flat, as run by {backend}", 100 * deployed["accuracy"],
                           "%", issue=8, note=note))
     if not quick:
-        flipped = evaluate(path, default_model_path(), "test", tta=True)
+        flipped = evaluate(path, model_path(emotion_config()), "test", tta=True)
         figures.append(Figure("accuracy", "emotion accuracy, flat, flip TTA", 100 * flipped["accuracy"], "%",
                               issue=8, note=note))
     return figures

@@ -30,8 +30,7 @@ from bench.figures import Figure
 from bench.frames import media
 from fer_perception.emotion.classifier import EmotionClassifier
 from fer_perception.emotion.dataset import load_npz
-from fer_perception.emotion.evaluate import default_model_path
-from fer_perception.emotion.loading import load_emotion_model
+from fer_perception.emotion.loading import emotion_config, load_emotion_model, model_path
 from fer_perception.events import EventConfig
 from fer_perception.expression_pipeline import SmoothingConfig, TrackState, load_yaml, pipeline_from_config
 from fer_perception.face.front_end import FaceFrontEnd, FaceFrontEndConfig
@@ -50,7 +49,7 @@ def clip_traces(clip: str) -> tuple[float, np.ndarray, np.ndarray, np.ndarray, n
     capture = cv2.VideoCapture(str(media(clip)))
     fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
     front_end = FaceFrontEnd(FaceFrontEndConfig(deterministic_ids=True))
-    pipeline = pipeline_from_config(load_emotion_model(load_yaml(config_path("emotion.yaml")), lambda _: None))
+    pipeline = pipeline_from_config(load_emotion_model(emotion_config(), lambda _: None))
     raw, smooth, labels, smooth_labels = [], [], [], []
     index = 0
     while (result := capture.read())[0]:
@@ -110,7 +109,8 @@ def held_face_probabilities(count: int, seed: int = 0) -> np.ndarray:
     if not path.is_file():
         raise SystemExit(f"benchmark data missing: {path}")
     faces = load_npz(path, "test").images[:count]
-    classifier = EmotionClassifier(default_model_path(), load_yaml(config_path("emotion.yaml"))["classifier"]["backend"])
+    config = emotion_config()
+    classifier = EmotionClassifier(model_path(config), config["classifier"]["backend"])
     rng = np.random.default_rng(seed)
     frames = round(HOLD_S * HOLD_FPS)
     return np.stack([classifier.predict_model_inputs(np.stack([jittered(face, rng) for _ in range(frames)]))

@@ -83,7 +83,8 @@ class GraphDescription:
                 name=node["name"],
                 executable=node["executable"],
                 parameter_files=tuple(config_path(f) for f in node.get("parameters", [])),
-                overrides={k: str(v).format(**resolved) for k, v in node.get("overrides", {}).items()},
+                overrides={k: value for k, v in node.get("overrides", {}).items()
+                           if (value := str(v).format(**resolved))},
                 remappings=tuple((k, str(v).format(**resolved)) for k, v in node.get("remappings", {}).items()),
             ))
         return specs

@@ -86,6 +86,18 @@ def test_batch_equals_per_face_and_backends_agree(model_path: Path) -> None:
     assert classifier.predict([]).shape == (0, len(EMOTIONS))
 
 
+@pytest.mark.parametrize("backend", ["onnxruntime_int8", "torch_eager"])
+def test_flip_averages_each_face_with_its_mirror_image(model_path: Path, backend: str) -> None:
+    crops = _crops("multi_face.jpg")
+    plain, flipped = EmotionClassifier(model_path, backend=backend), EmotionClassifier(model_path, backend, flip=True)
+    faces = np.stack([crop_to_model_input(crop, 48) for crop in crops])
+    mirrored = plain.predict_model_inputs(np.ascontiguousarray(faces[:, :, ::-1]))
+    expected = (plain.predict(crops) + mirrored) / 2
+    np.testing.assert_allclose(flipped.predict(crops), expected, atol=1e-4)
+    assert np.abs(mirrored - plain.predict(crops)).max() > 1e-3  # a mirror image is another input
+    assert flipped.predict([]).shape == (0, len(EMOTIONS))
+
+
 def test_int8_graph_agrees_with_the_float_model(model_path: Path) -> None:
     """On 600 FER2013 test faces the quantized graph picks the float model's class almost always and its
     probabilities stay close (the accuracy of both is in the model card)."""

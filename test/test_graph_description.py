@@ -46,6 +46,13 @@ def test_camera_source_argument_becomes_a_string_parameter():
     assert camera.overrides == {"source": "0"}
 
 
+def test_emotion_model_argument_names_the_model_and_left_empty_keeps_the_parameter_file():
+    expression = next(s for s in load_graph().resolve({"emotion_model": "fer2013"}) if s.name == "expression")
+    assert expression.overrides == {"emotion_model": "fer2013"}
+    expression = next(s for s in load_graph().resolve() if s.name == "expression")
+    assert "emotion_model" not in expression.overrides
+
+
 def test_parse_assignments():
     assert parse_assignments(["source:=a.mp4", "monitor:=true"]) == {"source": "a.mp4", "monitor": "true"}
     with pytest.raises(ValueError):

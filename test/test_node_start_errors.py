@@ -25,6 +25,8 @@ def run_node(module: str, *parameters: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("module, parameter, reason", [
     ("fer_perception.nodes.expression_node", "emotion_config:=/nonexistent/emotion.yaml", "/nonexistent/emotion.yaml"),
     ("fer_perception.nodes.monitor_node", "out_dir:={file}/out", "cannot write to out_dir"),
+    ("fer_perception.nodes.expression_node", "emotion_model:=fer2031", "unknown emotion model 'fer2031'; choose one "
+     "of fer2013"),
 ])
 def test_a_node_that_cannot_start_says_why_in_one_line_and_exits_1(module, parameter, reason, tmp_path):
     a_file = tmp_path / "a_file"

@@ -87,10 +87,11 @@ class EmotionClassifier:
     little and competes with the face front end for the other core. Raises
     :class:`~fer_perception.emotion.checkpoint.ModelLoadError` naming the file
     when the model is missing, corrupt or not a gray-input model, and
-    ``ValueError`` for an unknown backend.
+    ``ValueError`` for an unknown backend. ``flip``: each face's probabilities are the mean of the face's and
+    its mirror image's (flip test-time augmentation: one batch of twice the faces).
     """
 
-    def __init__(self, model_path: str | os.PathLike[str], backend: str = "onnxruntime") -> None:
+    def __init__(self, model_path: str | os.PathLike[str], backend: str = "onnxruntime", flip: bool = False) -> None:
         if backend not in BACKENDS:
             raise ValueError(f"unknown emotion classifier backend {backend!r}; choose one of {sorted(BACKENDS)}")
         network, spec = load_model(model_path)
@@ -102,6 +103,7 @@ class EmotionClassifier:
         self._input_size = spec.input_size
         self._mean, self._std = spec.mean, spec.std
         self._forward = BACKENDS[backend](network, spec.input_size, Path(model_path))
+        self.flip = flip
 
     def predict(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """(N, classes) float32 probabilities of N aligned square crops (RGB or gray uint8), one batch."""
@@ -112,6 +114,8 @@ class EmotionClassifier:
     def predict_model_inputs(self, faces: np.ndarray) -> np.ndarray:
         """(N, classes) float32 probabilities of faces already framed as the model's input: (N, S, S) gray uint8,
         as FER2013 stores them."""
+        batch = np.concatenate([faces, faces[:, :, ::-1]]) if self.flip else faces
         with torch.inference_mode():
-            logits = self._forward(normalise(torch.from_numpy(faces), self._mean, self._std))
-        return torch.softmax(logits.float(), dim=1).numpy()
+            logits = self._forward(normalise(torch.from_numpy(np.ascontiguousarray(batch)), self._mean, self._std))
+        probabilities = torch.softmax(logits.float(), dim=1).numpy()
+        return (probabilities[:len(faces)] + probabilities[len(faces):]) / 2 if self.flip else probabilities

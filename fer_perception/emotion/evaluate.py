@@ -32,7 +32,8 @@ from fer_perception.emotion.dataset import (FERPLUS_RULES, DatasetError, FaceSet
                                             load_ferplus, load_npz, normalise)
 from fer_perception.emotion.fusion import coarse_to_fine_label
 from fer_perception.emotion.labels import EMOTIONS, canonical_label
-from fer_perception.paths import share_dir
+from fer_perception.emotion.loading import (MODEL_SUFFIX, UnknownEmotionModelError, emotion_config, model_names,
+                                            model_path)
 from fer_perception.types import EMOTION_LABELS
 
 ECE_BINS = 15
@@ -222,14 +223,16 @@ Coarse-to-fine: neutral/happy/surprise/negative first, then within negative
 
 
 def report_columns(results: list[dict]) -> list[tuple[str, dict]]:
-    """(heading, metrics) of each column of the report: per model (numbered when there are several), the
+    """(heading, metrics) of each column of the report: per model (named, or numbered when names repeat), the
     dataset's labels (headed by the file's name) and, where scored, the FER+ majority labels."""
+    names = [result.get("name") for result in results]
+    named = None not in names and len(set(names)) == len(names)
     columns = []
     for number, result in enumerate(results, 1):
-        tag = f"[{number}] " if len(results) > 1 else ""
-        columns.append((tag + Path(result["data"]).stem, result))
+        tag = "" if len(results) == 1 else f"{result['name']}:" if named else f"[{number}]"
+        columns.append((f"{tag} {Path(result['data']).stem}".strip(), result))
         if "ferplus" in result:
-            columns.append((tag + "FER+", result["ferplus"]))
+            columns.append((f"{tag} FER+".strip(), result["ferplus"]))
     return columns
 
 
@@ -269,9 +272,22 @@ def _has_splits(path: Path) -> bool:
         return False
 
 
-def default_model_path() -> Path:
-    """The shipped model: ``models/emotion_fer2013.pt`` of the package."""
-    return share_dir() / "models" / "emotion_fer2013.pt"
+def chosen_models(choices: list[str] | None) -> list[tuple[str, Path]]:
+    """``(name, file)`` of each ``--model`` (a name from ``emotion.yaml`` or a model file); by default every model
+    ``emotion.yaml`` lists, so the shipped models are compared side by side."""
+    config = emotion_config()
+    if not choices:
+        return [(name, model_path(config, name)) for name in model_names(config)]
+    names = model_names(config)
+
+    def chosen(choice: str) -> tuple[str, Path]:
+        if choice in names:
+            return choice, model_path(config, choice)
+        if Path(choice).is_file() or choice.endswith(MODEL_SUFFIX):
+            return Path(choice).stem, Path(choice)
+        raise UnknownEmotionModelError(f"unknown model {choice!r}: neither a model named in emotion.yaml "
+                                       f"({', '.join(names)}) nor a file")
+    return [chosen(choice) for choice in choices]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -279,9 +295,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("data", type=Path, help=".npz with images, labels, classes (optionally split, split_names)")
     parser.add_argument("--split", default="test",
                         help="split to score when the file has splits (default: %(default)s); ignored without them")
-    parser.add_argument("--model", type=Path, action="append", default=None,
-                        help="model file; repeat it to compare several models side by side "
-                             "(default: the shipped models/emotion_fer2013.pt)")
+    parser.add_argument("--model", action="append", default=None, metavar="NAME_OR_FILE",
+                        help="a model named in config/emotion.yaml, or a model file; repeat it to compare several "
+                             "side by side (default: every model emotion.yaml names)")
     votes = parser.add_mutually_exclusive_group()
     votes.add_argument("--ferplus", type=Path, default=None, metavar="VOTES",
                        help="FER+ votes row-aligned to DATA: also score against their majority labels "
@@ -300,15 +316,15 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(min(2, torch.get_num_threads()))
     try:
         split = args.split if _has_splits(args.data) else None
-        results = [evaluate(args.data, model, split, args.tta, backend=args.backend, ferplus=ferplus)
-                   for model in args.model or [default_model_path()]]
+        results = [{"name": name, **evaluate(args.data, path, split, args.tta, backend=args.backend, ferplus=ferplus)}
+                   for name, path in chosen_models(args.model)]
     except (DatasetError, ModelLoadError, ValueError) as error:
         print(f"fer-evaluate: {error}", file=sys.stderr)
         return 2
     several = len(results) > 1
     print(f"{args.data} split {split or '(all)'}{', flip TTA' if args.tta else ''}")
-    for number, result in enumerate(results, 1):
-        print(f"{f'[{number}] ' if several else ''}model {result['model']}, {result['backend']}")
+    for result in results:
+        print(f"model {result['name']} ({result['model']}), {result['backend']}")
         for name, count in result["excluded_classes"].items():
             print(f"  class {name!r} ({count} faces) is not one of the model's classes; excluded")
     if ferplus is not None:

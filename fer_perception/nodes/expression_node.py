@@ -55,6 +55,9 @@ PARAMS = [
           "circumplex configuration file.", read_only=True),
     Param("expression_config", str(config_path("expression.yaml")), "Smoothing and event thresholds file.",
           read_only=True),
+    Param("emotion_model", "", "Emotion classifier by name (classifier.models of emotion_config) or a .pt file; "
+          "empty = classifier.model of emotion_config. An unknown name stops the node with the list of names.",
+          read_only=True),
     Param("au_estimator", "", "AU estimator by name; empty = the one in au_config.",
           choices=("", *au_estimator_names()), read_only=True),
     Param("diagnostics_period", 1.0, "Seconds between /diagnostics messages.", min=0.1, max=60.0, read_only=True),
@@ -78,7 +81,7 @@ class ExpressionNode(Node):
         self._last_frame_monotonic = 0.0
         self.config = declare_parameters(self, PARAMS)
         emotion_config = load_yaml(Path(self.config["emotion_config"]))
-        classifier = load_emotion_model(emotion_config, self.get_logger().warning)
+        classifier = load_emotion_model(emotion_config, self.get_logger().warning, self.config["emotion_model"] or None)
         self.pipeline: ExpressionPipeline = pipeline_from_config(
             classifier, Path(self.config["au_config"]), Path(self.config["emotion_config"]),
             Path(self.config["expression_config"]), self.config["au_estimator"] or None)

@@ -71,15 +71,18 @@ class Analyzer:
         self.last_stamp_ns = 0
 
     @classmethod
-    def from_config(cls, warn=print, still_images: bool = False) -> Analyzer:
+    def from_config(cls, warn=print, still_images: bool = False, emotion_model: str | None = None) -> Analyzer:
         """The analyser configured by the package's ``config/`` files, as the live nodes are.
 
         ``still_images``: detect in every image and report a face from the first image it is found in
         (``detect_interval`` and ``min_hits`` 1), since images may be separate photos, not a video's frames.
+        ``emotion_model``: the emotion classifier by name (default: ``expression_node.yaml``'s, else
+        ``emotion.yaml``'s), as the expression node's ``emotion_model`` parameter.
         """
         node = node_parameters(config_path("expression_node.yaml"))
         emotion_config = config_path("emotion.yaml")
-        classifier = load_emotion_model(load_yaml(emotion_config), warn)
+        classifier = load_emotion_model(load_yaml(emotion_config), warn,
+                                        emotion_model or node.get("emotion_model") or None)
         pipeline = pipeline_from_config(classifier, emotion_config=emotion_config,
                                         au_estimator=node.get("au_estimator") or None)
         config = front_end_config(warn=warn)

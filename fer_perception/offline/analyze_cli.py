@@ -38,6 +38,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from fer_perception.emotion.checkpoint import ModelLoadError
+from fer_perception.emotion.loading import UnknownEmotionModelError, emotion_config, model_path
 from fer_perception.graph import graph_topics
 from fer_perception.offline.analysis import Analyzer, node_parameters
 from fer_perception.offline.bags import BagError, written_bag
@@ -105,6 +106,7 @@ class Job:
     bag_images: bool
     quiet: bool
     neutral: tuple[float, float] | None  # seconds from the first frame in which the faces are neutral
+    emotion_model: str | None = None  # by name; None: the configured one
     progress_position: int = 0
 
 
@@ -168,7 +170,7 @@ def _analyse(source: AnalysisInput, job: Job) -> dict[str, object]:
     """Analyse ``source`` and write its results, ending with the summary: complete, or saying why not."""
     total = source.frame_count()
     analyzer = Analyzer.from_config(warn=lambda text: logging.getLogger("fer-analyze").warning(text),
-                                    still_images=source.kind == "images")
+                                    still_images=source.kind == "images", emotion_model=job.emotion_model)
     writer = AnalysisWriter(job.out_dir, source.path)
     bag = None
     if job.bag_out is not None:
@@ -332,6 +334,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--neutral", type=neutral_range, default=None, metavar="START:END",
                         help="seconds (from each input's first frame) in which the faces are neutral: their median "
                              "face there is each face's neutral face from the start (default: learned online)")
+    parser.add_argument("--emotion-model", default=None, metavar="NAME",
+                        help="emotion classifier: a name of classifier.models in emotion.yaml, or a .pt file "
+                             "(default: expression_node.yaml's emotion_model, else emotion.yaml's classifier.model)")
     parser.add_argument("--force", action="store_true", help="analyse again inputs whose outputs are complete")
     parser.add_argument("--jobs", type=at_least_one, default=1, help="inputs analysed in parallel processes")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or result lines")
@@ -339,6 +344,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.bag_images and args.bag_out is None:
         parser.error("--bag-images needs --bag-out")
     # Checked before any analysis: otherwise each input failed alone and the batch summary with a traceback.
+    if args.emotion_model is not None:
+        try:
+            model_path(emotion_config(), args.emotion_model)
+        except UnknownEmotionModelError as error:
+            parser.error(f"--emotion-model: {error}")
     if args.out.exists() and not args.out.is_dir():
         parser.error(f"--out {args.out}: is a file, not a folder")
     try:
@@ -357,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     for path, out_dir in zip(inputs, output_dirs(inputs, args.out, batch)):
         job = Job(path, out_dir, args.topic, args.folder_rate, args.frame_id,
                   _placed(args.render, out_dir, batch), args.window, _placed(args.bag_out, out_dir, batch),
-                  args.bag_images, args.quiet, args.neutral)
+                  args.bag_images, args.quiet, args.neutral, args.emotion_model)
         if not args.force and is_complete(out_dir, path, args.neutral) and _extras_present(job):
             records.append({"input": str(path), "status": "skipped", "out_dir": str(out_dir),
                             "reason": "outputs complete (use --force to redo)"})
