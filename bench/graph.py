@@ -21,7 +21,6 @@ import cv2
 import numpy as np
 from fer_msgs.msg import Events, Expressions
 from rclpy.node import Node
-from rclpy.parameter import Parameter
 
 from bench.figures import Figure
 from bench.frames import five_faces_640x480, video_frames
@@ -33,7 +32,7 @@ from fer_perception.nodes.qos import reliable
 from fer_perception.nodes.runtime import NodeGroup
 from fer_perception.offline.analysis import Analyzer
 from fer_perception.offline.inputs import InputFrame
-from fer_perception.runner import node_class
+from fer_perception.runner import start_graph
 
 SECTION = "graph"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -89,13 +88,9 @@ def graph_specs(clip: Path, unthrottled: bool):
 
 
 def run_single_process(clip: Path, unthrottled: bool, seconds: float) -> tuple[Probe, dict[str, float]]:
-    group = NodeGroup()
     start_cpu = os.times()
+    group = start_graph(graph_specs(clip, unthrottled))
     try:
-        for spec in reversed(graph_specs(clip, unthrottled)):
-            group.add(node_class(spec.executable), node_name=spec.name, cli_args=spec.cli_args(),
-                      use_global_arguments=False,
-                      parameter_overrides=[Parameter(k, value=v) for k, v in spec.overrides.items()])
         probe = Probe(group.add(_ProbeNode))
         _spin_measure(group, probe, seconds)
     finally:
@@ -129,13 +124,10 @@ def run_multi_process(clip: Path, unthrottled: bool, seconds: float) -> tuple[Pr
     apply_dds_profile()
     processes = {}
     for spec in reversed(graph_specs(clip, unthrottled)):
-        args = [sys.executable, "-m", f"fer_perception.nodes.{spec.executable}", *spec.cli_args(),
-                "-r", f"__node:={spec.name}"]
-        for key, value in spec.overrides.items():
-            args += ["-p", f"{key}:={str(value).lower() if isinstance(value, bool) else value}"]
+        args = [sys.executable, "-m", f"fer_perception.nodes.{spec.executable}", *spec.process_args()]
         processes[spec.name] = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if spec.name != "camera":
-            time.sleep(2.0)  # models load before the camera starts
+            time.sleep(2.0)  # the graph runs by the warm-up below (the camera would wait for the models anyway)
     group = NodeGroup()
     try:
         probe = Probe(group.add(_ProbeNode))

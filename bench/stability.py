@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 from fer_msgs.msg import Expressions
-from rclpy.parameter import Parameter
 
 from bench.figures import Figure
 from bench.frames import video_frames
@@ -24,8 +23,7 @@ from fer_perception.annotate import letterbox
 from fer_perception.nodes.qos import reliable
 from fer_perception.offline.analysis import Analyzer
 from fer_perception.offline.inputs import InputFrame
-from fer_perception.nodes.runtime import NodeGroup
-from fer_perception.runner import node_class
+from fer_perception.runner import start_graph
 
 SECTION = "stability"
 WARMUP_FRACTION = 0.1
@@ -81,14 +79,10 @@ def live_run(frames_goal: int) -> list[Figure]:
     with tempfile.TemporaryDirectory() as folder:
         clip = write_clip([letterbox(f, 640, 480) for f in video_frames("single_face.mp4")],
                           Path(folder) / "one_640.avi")
-        group = NodeGroup()
         processed = [0]
         began = time.monotonic()
+        group = start_graph(graph_specs(clip, unthrottled=True))
         try:
-            for spec in reversed(graph_specs(clip, unthrottled=True)):
-                group.add(node_class(spec.executable), node_name=spec.name, cli_args=spec.cli_args(),
-                          use_global_arguments=False,
-                          parameter_overrides=[Parameter(k, value=v) for k, v in spec.overrides.items()])
             probe = group.add(_ProbeNode)
 
             def count(_: Expressions) -> None:

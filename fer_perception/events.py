@@ -17,6 +17,9 @@ import numpy as np
 from fer_perception.types import AU_NUMBERS, EMOTION_LABELS, ActionUnits, EventPhase, ExpressionEvent
 
 NS = 1_000_000_000
+# Every kind of event, as ExpressionEvent.kind names them.
+EVENT_KINDS = ("face_appeared", "face_lost", "emotion", "smile", "brow_raise", "frown", "jaw_drop", "blink",
+               "eyes_closed")
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,9 @@
 
 It reads the same description as ``launch/fer.launch.py`` (``config/graph.yaml``),
 constructs the same node classes with the same parameter files and
-remappings, and spins them in one executor (see ``NodeGroup`` for why it
-is single-threaded). Arguments use the
+remappings, brings the lifecycle nodes to active in the same order (the
+camera last; none with ``lifecycle:=manual``), and spins them in one
+executor (see ``NodeGroup`` for why it is single-threaded). Arguments use the
 launch syntax: ``fer-run source:=clip.mp4 monitor:=true``.
 """
 from __future__ import annotations
@@ -16,9 +17,9 @@ import time
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
-from fer_perception.graph import NodeSpec, load_graph, parse_assignments
+from fer_perception.graph import NodeSpec, activation_order, load_graph, parse_assignments
 from fer_perception.native_log_filter import filter_native_logs
-from fer_perception.nodes.runtime import NodeGroup, NodeStartError, interrupt_on_stop_signals
+from fer_perception.nodes.runtime import NodeGroup, NodeStartError, bring_up, interrupt_on_stop_signals
 
 
 def node_class(executable: str) -> type[Node]:
@@ -27,19 +28,23 @@ def node_class(executable: str) -> type[Node]:
 
 
 def start_graph(specs: list[NodeSpec]) -> NodeGroup:
-    """Construct every node of ``specs`` in one :class:`NodeGroup`.
+    """Construct every node of ``specs`` in one :class:`NodeGroup` and bring the lifecycle nodes to active.
 
-    Nodes are constructed from the last to the first, so that consumers have
-    loaded their models and subscribed before the camera's first frame; they
-    are destroyed from the first to the last, so the camera stops first.
+    Nodes are constructed from the last to the first and activated in
+    :func:`activation_order`, so that consumers have loaded their models and
+    subscribed before the camera's first frame; they are destroyed from the
+    first to the last, so the camera stops first. A node that cannot start
+    raises :class:`NodeStartError` (it has logged why).
     """
     # Not the command line: rcl would read the graph arguments (name:=value) as deprecated remap rules.
     group = NodeGroup(args=[])
     try:
-        for spec in reversed(specs):
-            group.add(node_class(spec.executable), node_name=spec.name, cli_args=spec.cli_args(),
-                      use_global_arguments=False,
-                      parameter_overrides=[Parameter(k, value=v) for k, v in spec.overrides.items()])
+        nodes = {spec.name: group.add(node_class(spec.executable), node_name=spec.name, cli_args=spec.cli_args(),
+                                      use_global_arguments=False,
+                                      parameter_overrides=[Parameter(k, value=v) for k, v in spec.overrides.items()])
+                 for spec in reversed(specs)}
+        for spec in activation_order(specs):
+            bring_up(nodes[spec.name])
     except BaseException:
         group.shutdown()
         raise
@@ -71,19 +76,19 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         print("interrupted while the graph was starting; stopped", flush=True)
         return
-    except NodeStartError as error:
-        sys.exit(f"fer-run: {error}")
+    except NodeStartError:
+        sys.exit(1)  # the node has logged why
     deadline = time.monotonic() + options.duration if options.duration > 0 else float("inf")
     try:
         group.spin_until(lambda: group.sources_finished() or time.monotonic() > deadline)
         if group.sources_finished():
             drain_end = time.monotonic() + options.drain
             group.spin_until(lambda: time.monotonic() > drain_end)
-        failures = group.source_failures()
+        failures = group.failures()
     finally:
         group.shutdown()
     if failures:
-        sys.exit(1)  # the source node has logged why
+        sys.exit(1)  # the failing node has logged why
 
 
 if __name__ == "__main__":

@@ -123,7 +123,11 @@ class ImageFolderSource:
             path = self.files[self._index]
             index = self._index
             self._index += 1
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            try:
+                image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            except cv2.error as error:  # raised, not None, for an image past OpenCV's limits (2^30 pixels)
+                log.warning("skipping image %s: OpenCV refuses to decode it (%s)", path, error.err)
+                continue
             if image is not None:
                 return Frame(image, index, index / self.nominal_rate)
             log.warning("skipping unreadable image %s", path)

@@ -1,11 +1,19 @@
-"""Shared fixtures: the test data folder and ROS contexts.
+"""Shared fixtures: the test data folder, ROS contexts, and the test session's private DDS scope.
 
 Tests that need ``../shared/data`` fail with a message naming the missing
 path (set ``FER_DATA_DIR`` to point elsewhere).
+
+A graph beside the tests (a demo, another user's, another test run) would
+otherwise share their topics and double every face and event. At import,
+before any ROS context exists, this module gives the session a ROS domain of
+its own (one that no participant on this host uses) and limits discovery to
+this host; nodes and graphs the tests start as subprocesses inherit both.
 """
 from __future__ import annotations
 
 import os
+import random
+import socket
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +26,35 @@ if TYPE_CHECKING:
     from fer_perception.emotion.checkpoint import ModelSpec
 
 REPO = Path(__file__).resolve().parent.parent
+# ROS 2's domain ids that map to valid ports on Linux whatever the number of participants; 0, the default, is
+# where demos and robots run.
+TEST_DOMAIN_IDS = range(1, 102)
+# RTPS port mapping (spec 9.6.1.1): a domain's first participant takes this unicast discovery port.
+PORT_BASE, DOMAIN_GAIN, UNICAST_OFFSET = 7400, 250, 10
+
+
+def _domain_in_use(domain_id: int) -> bool:
+    """Whether a participant on this host is in ``domain_id`` (its first participant's discovery port is taken)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind(("", PORT_BASE + DOMAIN_GAIN * domain_id + UNICAST_OFFSET))
+        except OSError:
+            return True
+    return False
+
+
+def _private_domain_id(outside: str) -> int:
+    """A random domain id other than ``outside`` that no participant on this host uses (any other if all are)."""
+    candidates = [domain for domain in TEST_DOMAIN_IDS if str(domain) != outside]
+    random.shuffle(candidates)
+    return next((domain for domain in candidates if not _domain_in_use(domain)), candidates[0])
+
+
+# The domain the session was started in, where graphs outside the tests run.
+OUTSIDE_DOMAIN_ID = os.environ.get("ROS_DOMAIN_ID") or "0"
+os.environ["ROS_DOMAIN_ID"] = str(_private_domain_id(OUTSIDE_DOMAIN_ID))
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+os.environ.pop("ROS_STATIC_PEERS", None)  # peers would be contacted even with LOCALHOST
 
 
 def data_dir() -> Path:

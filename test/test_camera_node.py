@@ -20,12 +20,15 @@ from fer_perception.image_codec import decode_image
 from fer_perception.nodes.camera_node import CameraNode
 from fer_perception.nodes.messages import stamp_to_ns
 from fer_perception.nodes.qos import SENSOR_QOS
+from fer_perception.nodes.runtime import NodeStartError, bring_up, lifecycle_state
 from ros_helpers import wait_until
 
 
 def start_camera(context, **params):
     overrides = [Parameter(k, value=v) for k, v in {"wait_for_subscribers": True, **params}.items()]
-    return CameraNode(context=context, parameter_overrides=overrides)
+    camera = CameraNode(context=context, parameter_overrides=overrides)
+    bring_up(camera)
+    return camera
 
 
 class Collector:
@@ -92,9 +95,11 @@ def test_media_stamps_follow_the_video_and_loop_continues_the_timeline(ros_conte
     assert collector.clock and stamp_to_ns(collector.clock[0].clock) == 0
 
 
-def test_a_missing_source_is_logged_and_the_node_ends_cleanly(ros_context):
-    camera = start_camera(ros_context, source="/nonexistent/clip.mp4")
-    assert camera.finished.is_set() and camera.published == 0
+def test_a_missing_source_fails_the_activation_with_the_reason_and_the_node_ends_cleanly(ros_context):
+    camera = CameraNode(context=ros_context, parameter_overrides=[Parameter("source", value="/nonexistent/clip.mp4")])
+    with pytest.raises(NodeStartError, match="/nonexistent/clip.mp4"):
+        bring_up(camera)
+    assert lifecycle_state(camera) == "inactive" and camera.published == 0
     assert "/nonexistent/clip.mp4" in camera.failure
     camera.destroy_node()
 

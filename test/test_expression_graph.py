@@ -1,17 +1,23 @@
 """camera frames -> faces -> expressions -> events over real DDS, on real clips in which a face appears; the
-expression node's neutral capture service; frames that stop or whose stamps go back; a burst of frames; a slow subscriber."""
+expression node's neutral capture service; frames that stop or whose stamps go back; a burst of frames; a slow
+subscriber; twenty faces in one frame."""
 from __future__ import annotations
 
 import threading
 import time
 from dataclasses import replace
 
+import cv2
+import numpy as np
+import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from fer_msgs.msg import Event, Events, Expressions
 from fer_msgs.srv import CaptureNeutral
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
+from conftest import media_path
+from fer_perception.face.detector import create_detector
 from fer_perception.graph import NodeSpec, load_graph
 from fer_perception.nodes.messages import bgr8_image_msg, ns_to_stamp, stamp_to_ns
 from fer_perception.nodes.qos import SENSOR_QOS, reliable
@@ -25,6 +31,7 @@ NEUTRAL_SERVICE = NEUTRAL_TOPICS + "capture_neutral"
 STALL_TOPICS = "/fer_test/stall/"
 BURST_TOPICS = "/fer_test/burst/"
 SLOW_TOPICS = "/fer_test/slow/"
+CROWD_TOPICS = "/fer_test/crowd/"
 NS = 1_000_000_000
 
 
@@ -87,16 +94,16 @@ def test_a_face_appearing_in_a_clip_gives_expressions_and_closed_events(ros_cont
                                                                                  "frames_skipped"}
 
 
-def _graph_under(prefix: str) -> list[NodeSpec]:
-    """The graph with deterministic ids, its topics and the capture service under ``prefix``, so that no other
-    test's graph can answer it."""
+def _graph_under(prefix: str, **face_parameters: object) -> list[NodeSpec]:
+    """The graph with deterministic ids (and ``face_parameters`` for the face node), its topics and the capture
+    service under ``prefix``, so that no other test's graph can answer it."""
     specs = []
     for spec in load_graph().resolve({"camera": "false", "image": prefix + "image"}):
         remappings = tuple((name, topic.replace("/fer/", prefix)) for name, topic in spec.remappings)
         if spec.name == "expression":
             remappings += (("~/capture_neutral", prefix + "capture_neutral"),)
         if spec.name == "face_detection":
-            spec.overrides["deterministic_ids"] = True
+            spec.overrides.update(deterministic_ids=True, **face_parameters)
         specs.append(replace(spec, remappings=remappings))
     return specs
 
@@ -104,8 +111,8 @@ def _graph_under(prefix: str) -> list[NodeSpec]:
 class ListeningGraph:
     """The graph under its own topic prefix, and a test client publishing images and keeping what comes out."""
 
-    def __init__(self, context, prefix: str, name: str, depth: int):
-        self.group = start_graph(_graph_under(prefix))
+    def __init__(self, context, prefix: str, name: str, depth: int, **face_parameters: object):
+        self.group = start_graph(_graph_under(prefix, **face_parameters))
         self.group.spin_in_thread()
         self.client = Client(context, name)
         self.expressions: list[Expressions] = []
@@ -252,3 +259,67 @@ def test_a_subscriber_taking_a_second_per_message_does_not_stall_the_perception(
     assert [stamp_to_ns(m.header.stamp) for m in expressions] == sent
     assert len(handled) < len(sent) / 3, "the slow subscriber is slow: it saw only a few messages"
     assert took < len(sent) * 0.5, f"the perception waited for the slow subscriber ({took:.1f} s for {len(sent)})"
+
+
+def crowd_frame(tile: int = 200) -> tuple[np.ndarray, int]:
+    """Twenty faces in one frame, and how many of them the face detector finds there.
+
+    The five people of the shared group photo, each cut out around the face the detector finds there, tiled four
+    times into a 4 x 5 grid of ``tile``-pixel squares (every other tile mirrored, each row starting two people
+    later). MediaPipe's full-range detector finds 17 of the 20 (it misses a few whichever the layout).
+    """
+    photo = cv2.imread(str(media_path("multi_face.jpg")))
+    detector = create_detector("mediapipe_full_range", 0.5)
+    try:
+        found = sorted(detector.detect(cv2.cvtColor(photo, cv2.COLOR_BGR2RGB)), key=lambda d: d.box.x)
+        assert len(found) == 5, f"expected the 5 faces of the group photo, the detector found {len(found)}"
+        people = []
+        for detection in found:
+            box = detection.box
+            side = round(max(box.width, box.height) * 1.4)
+            x, y = round(box.x + box.width / 2 - side / 2), round(box.y + box.height / 2 - side / 2)
+            padded = cv2.copyMakeBorder(photo, side, side, side, side, cv2.BORDER_REPLICATE)
+            people.append(cv2.resize(padded[y + side:y + 2 * side, x + side:x + 2 * side], (tile, tile),
+                                     interpolation=cv2.INTER_AREA))
+        tiles = [[people[(2 * row + column) % 5] for column in range(5)] for row in range(4)]
+        frame = np.ascontiguousarray(np.vstack([
+            np.hstack([person[:, ::-1] if (row + column) % 2 else person for column, person in enumerate(line)])
+            for row, line in enumerate(tiles)]))
+        return frame, len(detector.detect(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)))
+    finally:
+        detector.close()
+
+
+@pytest.mark.parametrize("max_faces", [20, 5])
+def test_twenty_faces_in_a_frame_are_tracked_up_to_max_faces_and_every_episode_closes(ros_context, max_faces):
+    crowd, detected = crowd_frame()
+    assert detected >= 15, f"the detector finds only {detected} of the 20 faces"
+    empty = np.full_like(crowd, 128)  # everyone leaves
+    graph = ListeningGraph(ros_context, CROWD_TOPICS, "fer_test_crowd_client", 400, max_faces=max_faces)
+    spin, expressions, events = graph.client.spin, graph.expressions, graph.events
+    try:
+        assert await_subscribers([graph.publisher], spin)
+        warm = publish_clip(graph.publisher, [crowd], 110 * NS, 10.0, "fer_test_camera", spin, arrived=graph.arrived)
+        began = time.monotonic()
+        sent = publish_clip(graph.publisher, [crowd] * 15, warm[-1] + NS // 10, 10.0, "fer_test_camera", spin,
+                            arrived=graph.arrived)
+        crowd_fps = len(sent) / (time.monotonic() - began)
+        # No face for longer than max_misses (10 frames): the face node reports every track lost.
+        publish_clip(graph.publisher, [empty] * 12, sent[-1] + NS // 10, 10.0, "fer_test_camera", spin,
+                     arrived=graph.arrived)
+        faces_seen = {e.face_id for m in expressions for e in m.expressions}
+        wait_until(lambda: {e.face_id for e in events if e.kind == Event.KIND_FACE_LOST} >= faces_seen, 5.0, spin)
+        onsets = {e.event_id for e in events if e.phase == Event.ONSET}
+        offsets = {e.event_id for e in events if e.phase == Event.OFFSET}
+    finally:
+        graph.close()
+    counts = [len(m.expressions) for m in expressions if stamp_to_ns(m.header.stamp) in set(sent)]
+    assert len(counts) == len(sent), "every frame of twenty faces came through"
+    assert max(counts) <= max_faces and counts[-1] == min(max_faces, detected), counts
+    assert len(faces_seen) == counts[-1], f"ids changed while the same faces stayed in view: {sorted(faces_seen)}"
+    last = next(m for m in reversed(expressions) if stamp_to_ns(m.header.stamp) == sent[-1])
+    assert all(e.emotion_estimated and any(e.au_estimated) for e in last.expressions)
+    assert crowd_fps > 1.0, f"{crowd_fps:.2f} frames per second with {counts[-1]} faces"
+    lost = {e.face_id for e in events if e.kind == Event.KIND_FACE_LOST}
+    assert lost == faces_seen, f"faces not reported lost after they left: {sorted(faces_seen - lost)}"
+    assert onsets and onsets == offsets, f"episodes left open after the faces left: {onsets - offsets}"

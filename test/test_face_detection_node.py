@@ -1,6 +1,8 @@
-"""face_detection_node over real DDS: every encoding and compressed input, bad frames survived,
-crops only on demand, parameters refused with a reason."""
+"""face_detection_node over real DDS: every encoding and compressed input, bad frames survived, an 8000 x 8000
+frame, crops only on demand, parameters refused with a reason."""
 from __future__ import annotations
+
+import time
 
 import cv2
 import numpy as np
@@ -17,6 +19,7 @@ from fer_perception.image_codec import SUPPORTED_ENCODINGS, encode_image
 from fer_perception.nodes.face_detection_node import FaceDetectionNode
 from fer_perception.nodes.messages import ns_to_stamp, stamp_to_ns
 from fer_perception.nodes.qos import SENSOR_QOS, reliable
+from fer_perception.nodes.runtime import bring_up
 from ros_helpers import await_subscribers, wait_until
 
 
@@ -27,6 +30,7 @@ class Harness:
         overrides = [Parameter(k, value=v) for k, v in {"min_hits": 1, "deterministic_ids": True, **params}.items()]
         self.node = FaceDetectionNode(context=context, parameter_overrides=overrides,
                                       cli_args=["--ros-args", "-r", "image:=/fer_test/face_node/image"])
+        bring_up(self.node)
         self.client = rclpy.create_node("fer_test_face_client", context=context)
         self.faces: dict[int, Faces] = {}
         self.crops: list[FaceCrops] = []
@@ -147,6 +151,22 @@ def test_bad_frames_are_survived_and_the_next_good_frame_is_processed(harness, p
     assert harness.node.bad_frame_warnings.logged == {"unsupported encoding", "step", "data length", "image size"}
 
 
+def test_an_8000_by_8000_frame_is_processed_in_seconds_and_the_next_frame_too(harness, photo):
+    reference = harness.send(harness.raw, image_msg(photo, "bgr8")).faces[0].box
+    huge = image_msg(cv2.resize(photo, (8000, 8000), interpolation=cv2.INTER_LINEAR), "bgr8")
+    started = time.monotonic()
+    result = harness.send(harness.raw, huge)
+    took = time.monotonic() - started
+    assert result is not None and len(result.faces) == 1, "no face found in the 8000 x 8000 frame"
+    assert took < 5.0, f"an 8000 x 8000 frame took {took:.1f} s"
+    box, scale_x, scale_y = result.faces[0].box, 8000 / photo.shape[1], 8000 / photo.shape[0]
+    assert abs(box.x - reference.x * scale_x) < 0.05 * box.width
+    assert abs(box.y - reference.y * scale_y) < 0.05 * box.height
+    assert abs(box.width / (reference.width * scale_x) - 1) < 0.05
+    after = harness.send(harness.raw, image_msg(photo, "bgr8"))
+    assert after is not None and len(after.faces) == 1 and harness.node.counters.rejected == 0
+
+
 def test_crops_are_computed_only_while_subscribed(harness, photo):
     for _ in range(3):
         assert len(harness.send(harness.raw, image_msg(photo, "bgr8")).faces) == 1
@@ -178,6 +198,7 @@ def test_bad_start_up_values_fall_back_to_defaults(ros_context):
     node = FaceDetectionNode(context=ros_context, parameter_overrides=[
         Parameter("max_faces", value=99), Parameter("detector", value="nonexistent")])
     try:
+        node.trigger_configure()
         assert node.front_end_config.max_faces == 5
         assert node.front_end_config.detector == "mediapipe_full_range"
     finally:

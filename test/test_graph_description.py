@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fer_perception.graph import load_graph, parse_assignments
+from fer_perception.graph import AUTOSTART, NodeSpec, activation_order, load_graph, parse_assignments
+from fer_perception.nodes.runtime import lifecycle_state
 from fer_perception.runner import node_class
 
 LAUNCH_FILE = Path(__file__).resolve().parent.parent / "launch" / "fer.launch.py"
@@ -23,6 +24,10 @@ def test_defaults_give_camera_and_perception_and_arguments_switch_nodes():
     assert ("image", "/usb_cam/image") in specs["monitor"].remappings
     with pytest.raises(ValueError, match="unknown graph argument"):
         graph.resolve({"sourec": "x"})
+    with pytest.raises(ValueError, match="lifecycle:='automatic' is not one of auto, manual"):
+        graph.resolve({"lifecycle": "automatic"})
+    with pytest.raises(ValueError, match="monitor:='ture' is not true or false"):
+        graph.resolve({"monitor": "ture"})
 
 
 def test_runner_arguments_and_launch_arguments_carry_the_same_node_configuration():
@@ -33,7 +38,9 @@ def test_runner_arguments_and_launch_arguments_carry_the_same_node_configuration
         remaps = [tuple(args[i + 1].split(":=")) for i, a in enumerate(args) if a == "-r"]
         assert kwargs["name"] == spec.name and kwargs["executable"] == spec.executable
         assert [p for p in kwargs["parameters"] if isinstance(p, str)] == files
-        assert [p for p in kwargs["parameters"] if isinstance(p, dict)] == ([spec.overrides] if spec.overrides else [])
+        # Under ros2 launch a lifecycle node leaves its transitions to the launch's events (or your manager).
+        assert [p for p in kwargs["parameters"] if isinstance(p, dict)] == (
+            ([spec.overrides] if spec.overrides else []) + ([{AUTOSTART: False}] if spec.managed else []))
         assert kwargs["remappings"] == remaps
         for path in files:
             assert Path(path).is_file(), f"{spec.name}: missing parameter file {path}"
@@ -43,7 +50,43 @@ def test_runner_arguments_and_launch_arguments_carry_the_same_node_configuration
 
 def test_camera_source_argument_becomes_a_string_parameter():
     camera = next(s for s in load_graph().resolve({"source": "0"}) if s.name == "camera")
-    assert camera.overrides == {"source": "0"}
+    assert camera.overrides["source"] == "0"
+
+
+def test_bool_arguments_become_bool_parameters_and_left_empty_keep_the_parameter_file():
+    camera = next(s for s in load_graph().resolve({"loop": "true", "wait_for_subscribers": "off"})
+                  if s.name == "camera")
+    assert camera.overrides["loop"] is True and camera.overrides["wait_for_subscribers"] is False
+    camera = next(s for s in load_graph().resolve() if s.name == "camera")
+    assert "loop" not in camera.overrides and "wait_for_subscribers" not in camera.overrides
+    assert "-p" in camera.process_args() and 'source:="auto"' in camera.process_args()
+
+
+def test_the_camera_is_activated_after_the_perception_and_waits_for_it_itself():
+    specs = load_graph().resolve({"monitor": "true"})
+    assert [s.name for s in activation_order(specs)] == ["expression", "face_detection", "camera"]
+    camera = next(s for s in specs if s.name == "camera")
+    assert camera.activate_after == ("face_detection", "expression")
+    assert camera.overrides["wait_for_nodes"] == "face_detection,expression"
+    assert {s.name for s in specs if s.managed} == {"camera", "face_detection", "expression"}
+    assert not any(s.activate for s in load_graph().resolve({"lifecycle": "manual"}))
+    without_camera = load_graph().resolve({"camera": "false"})
+    assert [s.name for s in activation_order(without_camera)] == ["expression", "face_detection"]
+    looped = [NodeSpec("a", "x", (), activate=True, activate_after=("b",)),
+              NodeSpec("b", "x", (), activate=True, activate_after=("a",))]
+    with pytest.raises(ValueError, match="cycle"):
+        activation_order(looped)
+
+
+def test_fer_run_leaves_the_lifecycle_nodes_unconfigured_with_lifecycle_manual(ros_context):
+    from fer_perception.runner import start_graph
+
+    group = start_graph(load_graph().resolve({"camera": "false", "lifecycle": "manual"}))
+    try:
+        assert {n.get_name(): lifecycle_state(n) for n in group.nodes} == {
+            "face_detection": "unconfigured", "expression": "unconfigured"}
+    finally:
+        group.shutdown()
 
 
 def test_emotion_model_argument_names_the_model_and_left_empty_keeps_the_parameter_file():
@@ -63,16 +106,21 @@ def test_launch_file_builds_nodes_only_from_the_graph_description():
     tree = ast.parse(LAUNCH_FILE.read_text())
     calls = {node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
              for node in ast.walk(tree) if isinstance(node, ast.Call)}
-    assert {"load_graph", "resolve", "launch_kwargs", "Node"} <= calls
-    node_calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", None) == "Node"]
+    assert {"load_graph", "resolve", "launch_kwargs", "ChangeState"} <= calls
+
+    def names(func: ast.expr) -> set[str]:
+        return {n.id for n in ast.walk(func) if isinstance(n, ast.Name)}
+
+    node_calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and names(n.func) & {"Node", "LifecycleNode"}]
+    assert node_calls and all(names(n.func) <= {"Node", "LifecycleNode", "spec"} for n in node_calls)
     assert all(not n.args and [k.arg for k in n.keywords] == [None] for n in node_calls), \
-        "Node(...) must take its arguments only from NodeSpec.launch_kwargs()"
+        "Node(...) and LifecycleNode(...) must take their arguments only from NodeSpec.launch_kwargs()"
 
 
 @pytest.mark.skipif(importlib.util.find_spec("launch_ros") is None, reason="launch_ros not installed (no system ROS)")
 def test_launch_description_matches_the_runner():
     from launch import LaunchContext
-    from launch_ros.actions import Node
+    from launch_ros.actions import LifecycleNode, Node
 
     spec = importlib.util.spec_from_file_location("fer_launch", LAUNCH_FILE)
     module = importlib.util.module_from_spec(spec)
@@ -84,3 +132,5 @@ def test_launch_description_matches_the_runner():
         result = entity.visit(context) or []
         nodes += [e for e in result if isinstance(e, Node)]
     assert sorted(n.node_executable for n in nodes) == sorted(s.executable for s in load_graph().resolve())
+    assert {n.node_executable for n in nodes if isinstance(n, LifecycleNode)} == {
+        s.executable for s in load_graph().resolve() if s.managed}

@@ -8,6 +8,7 @@ from rclpy.parameter import Parameter
 
 from conftest import media_path
 from fer_perception.nodes import camera_node, expression_node, face_detection_node, monitor_node
+from fer_perception.nodes.runtime import bring_up
 from fer_perception.parameter_spec import Param
 
 NODES = {
@@ -65,6 +66,7 @@ def test_a_qos_override_given_as_a_parameter_takes_effect(ros_context):
         Parameter("qos_overrides./expressions.publisher.reliability", value="best_effort"),
         Parameter("qos_overrides./faces.subscription.depth", value=25)])
     try:
+        bring_up(node)
         assert node.expressions_pub.qos_profile.depth == 3
         assert node.expressions_pub.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT
         assert node.events_pub.qos_profile.depth == 100, "what is not overridden keeps the REP-2003 default"

@@ -25,6 +25,9 @@ def run_node(module: str, *parameters: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("module, parameter, reason", [
     ("fer_perception.nodes.expression_node", "emotion_config:=/nonexistent/emotion.yaml", "/nonexistent/emotion.yaml"),
     ("fer_perception.nodes.monitor_node", "out_dir:={file}/out", "cannot write to out_dir"),
+    # The tests run as root, who may write anywhere chmod forbids; nobody can make a folder in /proc.
+    ("fer_perception.nodes.monitor_node", "out_dir:=/proc/fer_out",
+     "cannot write to out_dir /proc/fer_out: No such file or directory"),
     ("fer_perception.nodes.expression_node", "emotion_model:=fer2031", "unknown emotion model 'fer2031'; choose one "
      "of fer2013"),
 ])

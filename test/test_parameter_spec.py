@@ -35,6 +35,7 @@ def test_fer_analyze_and_the_face_node_read_the_same_file_the_same_way(tmp_path,
     node = FaceDetectionNode(context=ros_context, parameter_overrides=[
         Parameter(name, value=value) for name, value in BAD_VALUES.items()])
     try:
+        node.trigger_configure()
         live = node.front_end_config
     finally:
         node.destroy_node()

@@ -13,7 +13,9 @@ order of val accuracy and each is kept only if the soup's val accuracy does not
 fall. Only ``train`` and ``val`` are read; the test split is left for the report.
 Models refit on train + val (``fer-train --train-on-val``) make a soup trained
 on val too: it is recorded as such, its val figures are marked "trained on",
-and ``--greedy``, which would choose by val, refuses them.
+and ``--greedy``, which would choose by val, refuses them. ``--weights`` makes a weighted average instead, e.g.
+a fine-tune interpolated with the model it started from, which keeps what the start knew while gaining what the
+fine-tune learned (WiSE-FT, Wortsman et al., 2022).
 """
 from __future__ import annotations
 
@@ -58,12 +60,16 @@ def load_ingredients(paths: list[Path]) -> list[tuple[nn.Module, ModelSpec]]:
 
 
 def average_weights(networks: list[nn.Module], train_images: np.ndarray | None, mean: float,
-                    std: float) -> nn.Module:
-    """A copy of ``networks[0]`` holding the mean of all their parameters, with BatchNorm statistics recomputed on
-    ``train_images`` (uint8 model-input faces) or, where that is None, the mean of the networks' statistics."""
+                    std: float, weights: list[float] | None = None) -> nn.Module:
+    """A copy of ``networks[0]`` holding the mean of all their parameters (weighted by ``weights`` when given,
+    which need not sum to 1), with BatchNorm statistics recomputed on ``train_images`` (uint8 model-input faces)
+    or, where that is None, the networks' statistics averaged alike."""
     states = [network.state_dict() for network in networks]
+    shares = torch.tensor(weights or [1.0] * len(networks), dtype=torch.float64)
+    shares = (shares / shares.sum()).float()
     soup = copy.deepcopy(networks[0])
-    soup.load_state_dict({name: torch.stack([state[name].float() for state in states]).mean(0).to(tensor.dtype)
+    soup.load_state_dict({name: torch.tensordot(shares, torch.stack([state[name].float() for state in states]),
+                                                dims=1).to(tensor.dtype)
                           if tensor.is_floating_point() else tensor
                           for name, tensor in states[0].items()})
     if train_images is not None:
@@ -76,13 +82,15 @@ def _trained_on_val(spec: ModelSpec) -> bool:
 
 
 def make_soup(paths: list[Path], train: FaceSet, val: FaceSet, greedy: bool, recompute_statistics: bool = True,
-              report: Callable[[str], None] = print) -> tuple[nn.Module, ModelSpec]:
+              report: Callable[[str], None] = print,
+              weights: list[float] | None = None) -> tuple[nn.Module, ModelSpec]:
     """The soup of the model files ``paths`` (all of them, or the greedy choice) and its spec, whose training
     record lists each model's val accuracy, the models kept, the soup's val accuracy and the kept models' own
     training records. ``train`` and ``val`` hold model-input faces with labels in the models' label order; the
     soup's BatchNorm statistics are recomputed on ``train``'s faces, or averaged if not ``recompute_statistics``
     (models trained with an average of their weights and statistics, ``fer-train --ema-decay``, carry
-    statistics of augmented faces, which may suit them better)."""
+    statistics of augmented faces, which may suit them better). ``weights``: a weighted average of all the models
+    (one weight each; not with ``greedy``), e.g. a fine-tune interpolated with the model it started from."""
     models = load_ingredients(paths)
     spec = models[0][1]
     trained_on_val = [path for path, (_, ingredient) in zip(paths, models) if _trained_on_val(ingredient)]
@@ -98,7 +106,8 @@ def make_soup(paths: list[Path], train: FaceSet, val: FaceSet, greedy: bool, rec
         if len(indices) == 1:
             return models[indices[0]][0]
         return average_weights([models[index][0] for index in indices],
-                               train.images if recompute_statistics else None, spec.mean, spec.std)
+                               train.images if recompute_statistics else None, spec.mean, spec.std,
+                               None if weights is None else [weights[index] for index in indices])
 
     kept = list(range(len(paths)))
     if greedy:
@@ -112,10 +121,12 @@ def make_soup(paths: list[Path], train: FaceSet, val: FaceSet, greedy: bool, rec
     soup = soup_of(kept)
     training = {"dataset": "FER2013", "train_split": "train+val" if trained_on_val else "train",
                 "method": "weight average (model soup)",
-                "selected_by": "greedy soup on val accuracy" if greedy else "none (uniform soup)",
+                "selected_by": "greedy soup on val accuracy" if greedy else
+                "none (weighted soup)" if weights is not None else "none (uniform soup)",
                 "batch_norm_statistics": "recomputed on un-augmented train faces" if recompute_statistics
                 else "mean of the models'",
                 "models": [str(path) for path in paths], "models_val_accuracy": scores,
+                **({"weights": list(weights)} if weights is not None else {}),
                 "kept": [str(paths[index]) for index in kept],
                 "val_accuracy": network_accuracy(soup, spec.mean, spec.std, val),
                 "souped_from": [models[index][1].training for index in kept]}
@@ -133,15 +144,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-norm", choices=("recompute", "average"), default="recompute",
                         help="the soup's BatchNorm statistics: recomputed on the un-augmented train faces, or the "
                              "mean of the models' own (default: %(default)s)")
+    parser.add_argument("--weights", type=float, nargs="+", default=None, metavar="W",
+                        help="a weighted average instead of the mean: one non-negative weight per model "
+                             "(START.pt FINETUNE.pt --weights 0.8 0.2 interpolates a fine-tune with its start)")
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default: %(default)s)")
     args = parser.parse_args(argv)
+    if args.weights is not None:
+        if args.greedy:
+            parser.error("--weights and --greedy: a weighted soup keeps every model")
+        if len(args.weights) != len(args.models) or min(args.weights) < 0 or sum(args.weights) <= 0:
+            parser.error("--weights: one non-negative weight per model, not all zero")
     torch.set_num_threads(args.threads)
     try:
         train, val = load_npz(args.data, "train"), load_npz(args.data, "val")
         labels = load_model(args.models[0])[1].labels
         if tuple(canonical_label(name) for name in val.classes) != tuple(labels):
             raise DatasetError(f"{args.data}: classes {list(val.classes)} are not the models' {list(labels)}")
-        soup, spec = make_soup(args.models, train, val, args.greedy, args.batch_norm == "recompute")
+        soup, spec = make_soup(args.models, train, val, args.greedy, args.batch_norm == "recompute",
+                               weights=args.weights)
     except (DatasetError, ModelLoadError) as error:
         print(f"fer-soup: {error}", file=sys.stderr)
         return 2

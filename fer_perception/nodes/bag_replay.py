@@ -48,12 +48,14 @@ def message_class(msgtype: str) -> type:
 
 
 class BagReplayNode(Node):
-    """Plays a bag's topics on a worker thread; ``finished`` is set at the end (or when it cannot start)."""
+    """Plays a bag's topics on a worker thread; ``finished`` is set at the end (or when it cannot start), and
+    ``failure`` says why where the bag could not be played to its end."""
 
     def __init__(self, node_name: str = "bag_replay", **kwargs):
         super().__init__(node_name, **kwargs)
         self.config = declare_parameters(self, PARAMS)
         self.finished = threading.Event()
+        self.failure: str | None = None  # why the bag could not be played (to its end); the executable exits 1
         self.published = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -61,7 +63,8 @@ class BagReplayNode(Node):
         try:
             self.bag = RawBag(self._bag_path(), topics or None)
         except (BagError, ValueError) as error:
-            self.get_logger().error(f"cannot play: {error}")
+            self.failure = f"cannot play: {error}"
+            self.get_logger().error(self.failure)
             self.finished.set()
             return
         self.publishers_by_topic: dict[str, Publisher] = {
@@ -87,7 +90,8 @@ class BagReplayNode(Node):
                 if not self.config["loop"]:
                     break
         except BagError as error:
-            self.get_logger().error(str(error))
+            self.failure = str(error)
+            self.get_logger().error(f"stopping after {self.published} messages: {self.failure}")
         finally:
             self.bag.close()
             self.get_logger().info(f"replay ended after {self.published} messages")

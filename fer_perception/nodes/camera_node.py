@@ -6,6 +6,16 @@ vanished camera never blocks the executor; stamps are the clock's time at
 capture, or the media's own timeline (``stamp_source: media``), in which case
 the node also publishes ``/clock`` so that a graph running with
 ``use_sim_time`` follows the video.
+
+It is a lifecycle node (:mod:`fer_perception.nodes.lifecycle`): configuring
+creates the publishers, activating opens the source and starts the capture,
+deactivating stops it and closes the source (a webcam is released for others;
+a file starts again from its beginning on the next activation). With
+``wait_for_subscribers`` the capture holds the first frame until the graph is
+ready: the image topic has a subscriber and every node of ``wait_for_nodes``
+says it is active. fer-run and the launch file activate the camera after the
+perception anyway; the wait is what keeps a file from being played into a
+graph started all at once without a lifecycle manager.
 """
 from __future__ import annotations
 
@@ -13,14 +23,15 @@ import threading
 import time
 
 from builtin_interfaces.msg import Time
-from rclpy.node import Node
+from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
-from fer_perception.nodes.discovery import SUBSCRIBER_SETTLE_PARAM, wait_for_subscribers
+from fer_perception.nodes.discovery import SUBSCRIBER_SETTLE_PARAM, ActiveNodes, wait_for_subscribers
+from fer_perception.nodes.lifecycle import ManagedNode, reports_start_errors
 from fer_perception.nodes.messages import bgr8_image_msg
-from fer_perception.nodes.parameters import Param, declare_parameters
+from fer_perception.nodes.parameters import Param, parameter_values
 from fer_perception.nodes.qos import IMAGE_PUBLISHER_QOS, QOS_OVERRIDES, reliable
 from fer_perception.nodes.runtime import node_main
 from fer_perception.paths import demo_clip
@@ -42,8 +53,13 @@ PARAMS = [
           read_only=True),
     Param("height", 0, "Requested webcam height in pixels (0 = the camera's default).", min=0, max=4320,
           read_only=True),
-    Param("wait_for_subscribers", False, "Hold the first frame until the image topic has a subscriber "
-          "(tests, replay: no frame is published into the void).", read_only=True),
+    Param("wait_for_subscribers", False, "Hold the first frame until the image topic has a subscriber and every "
+          "node of wait_for_nodes is active (no frame is published into the void).", read_only=True),
+    Param("wait_for_nodes", "", "Comma-separated lifecycle nodes that must be active before the first frame, "
+          "with wait_for_subscribers (asked through their get_state service; names resolve like topic names). The "
+          "graph sets its perception nodes.", read_only=True),
+    Param("wait_timeout", 30.0, "Seconds wait_for_subscribers waits at most; then the camera plays anyway, with "
+          "one warning naming what it waited for.", min=0.0, max=3600.0, read_only=True),
     SUBSCRIBER_SETTLE_PARAM,
 ]
 
@@ -53,40 +69,71 @@ def stamp_from_seconds(seconds: float) -> Time:
     return Time(sec=nanoseconds // 1_000_000_000, nanosec=nanoseconds % 1_000_000_000)
 
 
-class CameraNode(Node):
-    """Publishes ``image_raw`` and ``camera_info`` from a :class:`FrameSource`.
+class CameraNode(ManagedNode):
+    """Publishes ``image_raw`` and ``camera_info`` from a :class:`FrameSource` while active.
 
     ``finished`` is set when a file or folder ends without ``loop``; the
     stand-alone executable and the runner then shut down cleanly.
     """
 
     def __init__(self, node_name: str = "camera", **kwargs):
-        super().__init__(node_name, **kwargs)
-        self.config = declare_parameters(self, PARAMS)
-        self.image_pub = self.create_publisher(Image, "image_raw", IMAGE_PUBLISHER_QOS,
-                                               qos_overriding_options=QOS_OVERRIDES)
-        self.info_pub = self.create_publisher(CameraInfo, "camera_info", IMAGE_PUBLISHER_QOS,
-                                              qos_overriding_options=QOS_OVERRIDES)
-        self.media_stamps = self.config["stamp_source"] == "media"
-        self.clock_pub = (self.create_publisher(Clock, "/clock", reliable(10), qos_overriding_options=QOS_OVERRIDES)
-                          if self.media_stamps else None)
+        super().__init__(node_name, PARAMS, **kwargs)
+        self.config: dict = {}
+        self.media_stamps = False
+        self.image_pub = self.info_pub = self.clock_pub = None
+        self.source: FrameSource | None = None
         self.finished = threading.Event()
-        self.failure: str | None = None  # why the source could not be played; the executable then exits 1
         self.published = 0
         self._last_stamp_s = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        try:
-            self.source: FrameSource = open_source(self.config["source"], self.config["folder_rate"], demo_clip(),
-                                                   self.config["width"], self.config["height"], self._stop)
-        except SourceError as error:
-            self.failure = f"cannot open camera source: {error}"
-            self.get_logger().error(self.failure)
-            self.finished.set()
-            return
+        self._active_nodes: ActiveNodes | None = None
+
+    @reports_start_errors
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.config = parameter_values(self, PARAMS)
+        self.media_stamps = self.config["stamp_source"] == "media"
+        self.image_pub = self.create_lifecycle_publisher(Image, "image_raw", IMAGE_PUBLISHER_QOS,
+                                                         qos_overriding_options=QOS_OVERRIDES)
+        self.info_pub = self.create_lifecycle_publisher(CameraInfo, "camera_info", IMAGE_PUBLISHER_QOS,
+                                                        qos_overriding_options=QOS_OVERRIDES)
+        self.clock_pub = (self.create_lifecycle_publisher(Clock, "/clock", reliable(10),
+                                                          qos_overriding_options=QOS_OVERRIDES)
+                          if self.media_stamps else None)
+        return super().on_configure(state)
+
+    @reports_start_errors
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop = threading.Event()
+        self.source = open_source(self.config["source"], self.config["folder_rate"], demo_clip(),
+                                  self.config["width"], self.config["height"], self._stop)
+        self.finished.clear()
+        self.failure = None
+        self.published = 0
+        wait_for = [name.strip() for name in self.config["wait_for_nodes"].split(",") if name.strip()]
+        self._active_nodes = ActiveNodes(self, wait_for) if self.config["wait_for_subscribers"] else None
+        result = super().on_activate(state)  # the publishers publish from here on
         self.get_logger().info(f"publishing {self.source.description} on {self.image_pub.topic_name}")
         self._thread = threading.Thread(target=self._capture_loop, name="camera_capture", daemon=True)
         self._thread.start()
+        return result
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+            self._thread = None
+        if self._active_nodes is not None:
+            self._active_nodes.destroy()
+            self._active_nodes = None
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        for publisher in (self.image_pub, self.info_pub, self.clock_pub):
+            if publisher is not None:
+                self.destroy_lifecycle_publisher(publisher)
+        self.image_pub = self.info_pub = self.clock_pub = None
+        return super().on_cleanup(state)
 
     def _period(self) -> float:
         """Seconds between frames, read each frame so that a changed 'rate' applies at once."""
@@ -106,7 +153,8 @@ class CameraNode(Node):
 
     def _stream(self) -> None:
         if self.config["wait_for_subscribers"] and not wait_for_subscribers(
-                [self.image_pub], self.config["subscriber_settle"], self._stop, self.get_logger().info):
+                [self.image_pub], self.config["subscriber_settle"], self._stop, self.get_logger().info,
+                nodes=self._active_nodes, timeout_s=self.config["wait_timeout"], warn=self.get_logger().warning):
             return
         media_offset = 0.0
         next_due = float("-inf")
@@ -143,12 +191,6 @@ class CameraNode(Node):
         self.image_pub.publish(image)
         self.info_pub.publish(info)
         self.published += 1
-
-    def destroy_node(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5.0)
-        super().destroy_node()
 
 
 main = node_main(CameraNode)

@@ -19,6 +19,14 @@ The service ``~/capture_neutral`` (``fer_msgs/srv/CaptureNeutral``) takes the
 next seconds of the named faces (or of every tracked face) as their neutral
 face, the baseline AUs are read against: a robot asks the person to relax and
 look at it, then calls it. The request is applied between two frames.
+
+It is a lifecycle node (:mod:`fer_perception.nodes.lifecycle`): configuring
+reads the parameters and the emotion configuration and creates the publishers
+and the service; activating loads the emotion model and the AU estimator and
+subscribes; deactivating closes every open episode (published), unsubscribes
+and releases the models, which take about 0.2 s to load again (measured on
+this 2-core machine), so an inactive node holds no model and does no work.
+The service answers, without capturing, while the node is not active.
 """
 from __future__ import annotations
 
@@ -30,7 +38,7 @@ from pathlib import Path
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from fer_msgs.msg import Events, Expressions, FaceCrops, Faces
 from fer_msgs.srv import CaptureNeutral
-from rclpy.node import Node
+from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
@@ -42,8 +50,9 @@ from fer_perception.image_codec import ImageDecodeError, decode_image
 from fer_perception.latest_slot import LatestSlot
 from fer_perception.nodes.messages import (bgr8_image_msg, crop_images, events_msg, expressions_msg, face_frame,
                                            ns_to_stamp, stamp_to_ns)
+from fer_perception.nodes.lifecycle import ManagedNode, reports_start_errors
 from fer_perception.nodes.log_throttle import CauseThrottle
-from fer_perception.nodes.parameters import Param, declare_parameters
+from fer_perception.nodes.parameters import Param, parameter_values
 from fer_perception.nodes.qos import QOS_OVERRIDES, SENSOR_QOS, reliable
 from fer_perception.nodes.runtime import node_main
 from fer_perception.paths import config_path
@@ -68,58 +77,120 @@ PAIRING_WINDOW = 30  # faces/crops messages kept while waiting for their partner
 DEBUG_SUBSCRIBER_CHECK_S = 0.5  # how often the node looks for debug_image subscribers
 
 
-class ExpressionNode(Node):
+class ExpressionNode(ManagedNode):
     """Thin ROS shell around :class:`ExpressionPipeline`."""
 
     def __init__(self, node_name: str = "expression", **kwargs):
-        super().__init__(node_name, **kwargs)
+        super().__init__(node_name, PARAMS, **kwargs)
         self.bad_frame_warnings = CauseThrottle()
-        # What destroy_node needs exists first: the node may be destroyed while its models load.
-        self.frames: LatestSlot[tuple[Faces, FaceCrops | None]] = LatestSlot()
-        self._worker: threading.Thread | None = None
-        self._last_header: Header | None = None
-        self._last_frame_monotonic = 0.0
-        self.config = declare_parameters(self, PARAMS)
-        emotion_config = load_yaml(Path(self.config["emotion_config"]))
-        classifier = load_emotion_model(emotion_config, self.get_logger().warning, self.config["emotion_model"] or None)
-        self.pipeline: ExpressionPipeline = pipeline_from_config(
-            classifier, Path(self.config["au_config"]), Path(self.config["emotion_config"]),
-            Path(self.config["expression_config"]), self.config["au_estimator"] or None)
-        self.expressions_pub = self.create_publisher(Expressions, "expressions", reliable(10),
-                                                     qos_overriding_options=QOS_OVERRIDES)
-        self.events_pub = self.create_publisher(Events, "events", reliable(100), qos_overriding_options=QOS_OVERRIDES)
-        self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", reliable(10),
-                                                     qos_overriding_options=QOS_OVERRIDES)
-        self.debug_pub = self.create_publisher(Image, "debug_image", reliable(2), qos_overriding_options=QOS_OVERRIDES)
-        self._images: deque[Image] = deque(maxlen=PAIRING_WINDOW)
+        self.config: dict = {}
+        self.emotion_config: dict | None = None
+        self.pipeline: ExpressionPipeline | None = None
+        self.expressions_pub = self.events_pub = self.diagnostics_pub = self.debug_pub = None
+        self._capture_service = None
+        self._input_subscriptions: list = []  # created on activate
+        self._activity_timers: list = []
         # Camera frames are only needed for the debug image: subscribing only while someone watches it
         # saves deserialising every frame (the graph's largest message) for nothing.
         self._image_subscription = None
-        self.create_timer(DEBUG_SUBSCRIBER_CHECK_S, self._follow_debug_subscribers)
+        self.frames: LatestSlot[tuple[Faces, FaceCrops | None]] = LatestSlot()
+        self._worker: threading.Thread | None = None
+        self._running = False
+        self._images: deque[Image] = deque(maxlen=PAIRING_WINDOW)
         self._faces: deque[Faces] = deque(maxlen=PAIRING_WINDOW)
         self._crops: deque[FaceCrops] = deque(maxlen=PAIRING_WINDOW)
         self._pair_lock = threading.Lock()
         self._pending_lost: list[str] = []
         # The pipeline is not thread-safe: the worker's frames and the service's captures take turns.
         self._pipeline_lock = threading.Lock()
-        self.create_subscription(Faces, "faces", self._on_faces, reliable(10), qos_overriding_options=QOS_OVERRIDES)
-        if self.pipeline.needs_crops:
-            self.create_subscription(FaceCrops, "face_crops", self._on_crops, reliable(10),
-                                     qos_overriding_options=QOS_OVERRIDES)
+        self._reset_counters()
+
+    def _reset_counters(self) -> None:
+        self._last_header: Header | None = None
+        self._last_frame_monotonic = 0.0
         self.processed = 0
         self._latencies: deque[float] = deque(maxlen=300)
         self._faces_seen = 0
         self._window_start = (time.monotonic(), 0)
-        self.create_timer(self.config["diagnostics_period"], self._publish_diagnostics)
-        self.create_service(CaptureNeutral, "~/capture_neutral", self._capture_neutral)
+
+    @reports_start_errors
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.config = parameter_values(self, PARAMS)
+        self.emotion_config = load_yaml(Path(self.config["emotion_config"]))
+        self.expressions_pub = self.create_lifecycle_publisher(Expressions, "expressions", reliable(10),
+                                                               qos_overriding_options=QOS_OVERRIDES)
+        self.events_pub = self.create_lifecycle_publisher(Events, "events", reliable(100),
+                                                          qos_overriding_options=QOS_OVERRIDES)
+        self.diagnostics_pub = self.create_lifecycle_publisher(DiagnosticArray, "/diagnostics", reliable(10),
+                                                               qos_overriding_options=QOS_OVERRIDES)
+        self.debug_pub = self.create_lifecycle_publisher(Image, "debug_image", reliable(2),
+                                                         qos_overriding_options=QOS_OVERRIDES)
+        self._capture_service = self.create_service(CaptureNeutral, "~/capture_neutral", self._capture_neutral)
+        return super().on_configure(state)
+
+    @reports_start_errors
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        classifier = load_emotion_model(self.emotion_config, self.get_logger().warning,
+                                        self.config["emotion_model"] or None)
+        pipeline = pipeline_from_config(
+            classifier, Path(self.config["au_config"]), Path(self.config["emotion_config"]),
+            Path(self.config["expression_config"]), self.config["au_estimator"] or None)
+        with self._pipeline_lock:
+            self.pipeline = pipeline
+        self._reset_counters()
+        self.frames = LatestSlot()
+        result = super().on_activate(state)  # the publishers publish from here on
+        self._input_subscriptions = [self.create_subscription(Faces, "faces", self._on_faces, reliable(10),
+                                                              qos_overriding_options=QOS_OVERRIDES)]
+        if pipeline.needs_crops:
+            self._input_subscriptions.append(self.create_subscription(
+                FaceCrops, "face_crops", self._on_crops, reliable(10), qos_overriding_options=QOS_OVERRIDES))
+        self._activity_timers = [self.create_timer(DEBUG_SUBSCRIBER_CHECK_S, self._follow_debug_subscribers),
+                                 self.create_timer(self.config["diagnostics_period"], self._publish_diagnostics)]
         self._running = True
         self._worker = threading.Thread(target=self._work, name="expression_worker", daemon=True)
         self._worker.start()
         sources = "learned + FACS" if classifier is not None else "FACS mapping only"
-        self.get_logger().info(f"AUs by {self.pipeline.au_estimator.name}, emotion from {sources}")
+        self.get_logger().info(f"AUs by {pipeline.au_estimator.name}, emotion from {sources}")
+        return result
 
-    def _follow_debug_subscribers(self) -> None:
-        watched = self.debug_pub.get_subscription_count() > 0
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        for subscription in self._input_subscriptions:
+            self.destroy_subscription(subscription)
+        for timer in self._activity_timers:
+            self.destroy_timer(timer)
+        self._input_subscriptions, self._activity_timers = [], []
+        self._follow_debug_subscribers(watched=False)
+        self._running = False
+        self.frames.close()
+        if self._worker is not None:
+            self._worker.join(timeout=10.0)
+            self._worker = None
+        with self._pipeline_lock:
+            if self._last_header is not None:
+                closing = self.pipeline.close(stamp_to_ns(self._last_header.stamp))
+                if closing:
+                    self.events_pub.publish(events_msg(closing, self._last_header))
+                    self.get_logger().info(f"closed {len(closing)} open episode(s)")
+            self.pipeline = None
+        with self._pair_lock:
+            self._faces.clear()
+            self._crops.clear()
+            self._pending_lost = []
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        for publisher in (self.expressions_pub, self.events_pub, self.diagnostics_pub, self.debug_pub):
+            self.destroy_lifecycle_publisher(publisher)
+        self.expressions_pub = self.events_pub = self.diagnostics_pub = self.debug_pub = None
+        self.destroy_service(self._capture_service)
+        self._capture_service = None
+        self.emotion_config = None
+        return super().on_cleanup(state)
+
+    def _follow_debug_subscribers(self, watched: bool | None = None) -> None:
+        """Subscribe to the camera while ``debug_image`` has subscribers (``watched`` forces the answer)."""
+        watched = self.debug_pub.get_subscription_count() > 0 if watched is None else watched
         if watched and self._image_subscription is None:
             self._image_subscription = self.create_subscription(Image, "image", self._on_image, SENSOR_QOS,
                                                                 qos_overriding_options=QOS_OVERRIDES)
@@ -216,6 +287,9 @@ class ExpressionNode(Node):
         duration = (request.duration if request.duration > 0
                     else self.get_parameter("neutral_capture_duration_s").value)
         with self._pipeline_lock:
+            if self.pipeline is None:
+                response.message = "the expression node is not active; nothing captured"
+                return response
             captured = self.pipeline.capture_neutral(list(request.face_ids) or None, duration)
         response.face_ids = captured
         response.success = bool(captured)
@@ -264,18 +338,6 @@ class ExpressionNode(Node):
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
         self.diagnostics_pub.publish(array)
-
-    def destroy_node(self) -> None:
-        self._running = False
-        self.frames.close()
-        if self._worker is not None:
-            self._worker.join(timeout=10.0)
-        if self._last_header is not None:
-            closing = self.pipeline.close(stamp_to_ns(self._last_header.stamp))
-            if closing:
-                self.events_pub.publish(events_msg(closing, self._last_header))
-                self.get_logger().info(f"closed {len(closing)} open episode(s) at shutdown")
-        super().destroy_node()
 
 
 main = node_main(ExpressionNode)

@@ -5,6 +5,14 @@ decodes it and runs the ROS-free :class:`FaceFrontEnd`, so the node always
 works on the newest frame and counts those it skipped. Bad frames are logged
 (rate-limited, naming the topic and the problem) and skipped; the node never
 dies on input. Crops are computed only while someone subscribes to them.
+
+It is a lifecycle node (:mod:`fer_perception.nodes.lifecycle`): configuring
+checks the parameters and creates the publishers; activating loads the
+MediaPipe graphs and subscribes to the camera; deactivating unsubscribes, stops
+the worker and releases the graphs, so an inactive node neither receives nor
+processes frames and holds no model. Loading them again takes about 0.3 s
+(measured on this 2-core machine), less than keeping their memory and threads
+for a paused node is worth.
 """
 from __future__ import annotations
 
@@ -15,7 +23,7 @@ import cv2
 import numpy as np
 from fer_msgs.msg import FaceCrops, Faces
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.node import Node
+from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
@@ -25,8 +33,9 @@ from fer_perception.face.parameters import DEFAULTS, FRONT_END_PARAMS
 from fer_perception.image_codec import ImageDecodeError, decode_compressed, decode_image
 from fer_perception.latest_slot import LatestSlot, SequenceGaps
 from fer_perception.nodes.messages import crops_msg, faces_msg
+from fer_perception.nodes.lifecycle import ManagedNode, reports_start_errors
 from fer_perception.nodes.log_throttle import CauseThrottle
-from fer_perception.nodes.parameters import Param, declare_parameters
+from fer_perception.nodes.parameters import Param, parameter_values
 from fer_perception.nodes.qos import NEWEST_FRAME_QOS, QOS_OVERRIDES, reliable
 from fer_perception.nodes.runtime import node_main
 
@@ -47,38 +56,78 @@ class FrameCounters:
     crops_published: int = 0
 
 
-class FaceDetectionNode(Node):
+class FaceDetectionNode(ManagedNode):
     """Thin ROS shell around :class:`FaceFrontEnd`: decode, process, publish with the source header."""
 
     def __init__(self, node_name: str = "face_detection", **kwargs):
-        super().__init__(node_name, **kwargs)
+        super().__init__(node_name, FRONT_END_PARAMS + NODE_PARAMS, **kwargs)
         self.bad_frame_warnings = CauseThrottle()
-        # What destroy_node needs exists first: the node may be destroyed while its model loads.
         self.frames: LatestSlot[Image | CompressedImage] = LatestSlot()
-        self._worker: threading.Thread | None = None
-        self.front_end: FaceFrontEnd | None = None
-        values = declare_parameters(self, FRONT_END_PARAMS + NODE_PARAMS)
-        self.front_end_config = replace(DEFAULTS, **{p.name: values[p.name] for p in FRONT_END_PARAMS})
-        self.front_end = FaceFrontEnd(self.front_end_config)
-        self._pending_config: FaceFrontEndConfig | None = None
-        self.add_on_set_parameters_callback(self._on_parameters)
-        self.faces_pub = self.create_publisher(Faces, "faces", reliable(10), qos_overriding_options=QOS_OVERRIDES)
-        self.crops_pub = self.create_publisher(FaceCrops, "face_crops", reliable(10),
-                                               qos_overriding_options=QOS_OVERRIDES)
         self.unseen = SequenceGaps()
         self.counters = FrameCounters()
-        if values["input_transport"] == "compressed":
-            self.input_topic = self.resolve_topic_name("image") + "/compressed"
-            self.create_subscription(CompressedImage, self.input_topic, self._on_frame, NEWEST_FRAME_QOS,
-                                     qos_overriding_options=QOS_OVERRIDES)
+        self.front_end_config: FaceFrontEndConfig | None = None
+        self.front_end: FaceFrontEnd | None = None
+        self._pending_config: FaceFrontEndConfig | None = None
+        self.faces_pub = self.crops_pub = None
+        self.input_topic = ""
+        self._compressed = False
+        self._subscription = None
+        self._worker: threading.Thread | None = None
+        self._running = False
+        self.add_on_set_parameters_callback(self._on_parameters)
+
+    @reports_start_errors
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        values = parameter_values(self, FRONT_END_PARAMS + NODE_PARAMS)
+        self.front_end_config = replace(DEFAULTS, **{p.name: values[p.name] for p in FRONT_END_PARAMS})
+        self._pending_config = None
+        self._compressed = values["input_transport"] == "compressed"
+        self.input_topic = self.resolve_topic_name("image") + ("/compressed" if self._compressed else "")
+        self.faces_pub = self.create_lifecycle_publisher(Faces, "faces", reliable(10),
+                                                         qos_overriding_options=QOS_OVERRIDES)
+        self.crops_pub = self.create_lifecycle_publisher(FaceCrops, "face_crops", reliable(10),
+                                                         qos_overriding_options=QOS_OVERRIDES)
+        return super().on_configure(state)
+
+    @reports_start_errors
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if self._pending_config is not None:
+            self.front_end_config, self._pending_config = self._pending_config, None
+        self.front_end = FaceFrontEnd(self.front_end_config)
+        self.frames, self.unseen, self.counters = LatestSlot(), SequenceGaps(), FrameCounters()
+        result = super().on_activate(state)  # the publishers publish from here on
+        if self._compressed:
+            self._subscription = self.create_subscription(CompressedImage, self.input_topic, self._on_frame,
+                                                          NEWEST_FRAME_QOS, qos_overriding_options=QOS_OVERRIDES)
         else:
-            self.input_topic = self.resolve_topic_name("image")
-            self.create_subscription(Image, "image", self._on_frame, NEWEST_FRAME_QOS,
-                                     qos_overriding_options=QOS_OVERRIDES)
+            self._subscription = self.create_subscription(Image, "image", self._on_frame, NEWEST_FRAME_QOS,
+                                                          qos_overriding_options=QOS_OVERRIDES)
         self._running = True
         self._worker = threading.Thread(target=self._work, name="face_detection_worker", daemon=True)
         self._worker.start()
         self.get_logger().info(f"detecting faces on {self.input_topic} with {self.front_end_config.detector}")
+        return result
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.destroy_subscription(self._subscription)
+        self._subscription = None
+        self._running = False
+        self.frames.close()
+        if self._worker is not None:
+            self._worker.join(timeout=10.0)
+            self._worker = None
+        self.front_end.close()
+        self.front_end = None
+        self.get_logger().info(f"frames received {self.counters.received}, processed {self.counters.processed}, "
+                               f"skipped {self.frames_skipped}, rejected {self.counters.rejected}")
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.destroy_lifecycle_publisher(self.faces_pub)
+        self.destroy_lifecycle_publisher(self.crops_pub)
+        self.faces_pub = self.crops_pub = None
+        self.front_end_config = self._pending_config = None
+        return super().on_cleanup(state)
 
     @property
     def frames_skipped(self) -> int:
@@ -91,13 +140,15 @@ class FaceDetectionNode(Node):
         self.frames.put(msg)
 
     def _on_parameters(self, changes: list[Parameter]) -> SetParametersResult:
-        """Validate front-end changes as a whole; an accepted change restarts tracking."""
+        """Validate front-end changes as a whole; an accepted change restarts tracking. Before the node is
+        configured the parameters are only declared (configuring reads them)."""
         names = {f.name for f in fields(FaceFrontEndConfig)}
         updates = {p.name: p.value for p in changes if p.name in names}
-        if not updates:
+        current = self._pending_config or self.front_end_config
+        if not updates or current is None:
             return SetParametersResult(successful=True)
         try:
-            config = replace(self.front_end_config, **updates)
+            config = replace(current, **updates)
         except ValueError as error:
             return SetParametersResult(successful=False, reason=str(error))
         self._pending_config = config
@@ -147,17 +198,6 @@ class FaceDetectionNode(Node):
         if isinstance(msg, CompressedImage):
             return decode_compressed(msg.format, msg.data)
         return decode_image(msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian, msg.data)
-
-    def destroy_node(self) -> None:
-        self._running = False
-        self.frames.close()
-        if self._worker is not None:
-            self._worker.join(timeout=10.0)
-        if self.front_end is not None:
-            self.front_end.close()
-        self.get_logger().info(f"frames received {self.counters.received}, processed {self.counters.processed}, "
-                               f"skipped {self.frames_skipped}, rejected {self.counters.rejected}")
-        super().destroy_node()
 
 
 main = node_main(FaceDetectionNode)

@@ -2,7 +2,9 @@
 
 A bad value given at start-up is logged with the reason and replaced by the
 default, so the node still starts; a bad value set at run time is refused
-with the reason (``ros2 param set`` shows it).
+with the reason (``ros2 param set`` shows it). Lifecycle nodes declare their
+parameters when constructed and read them (:func:`parameter_values`) when
+configured.
 """
 from __future__ import annotations
 
@@ -50,3 +52,9 @@ def declare_parameters(node: Node, params: list[Param]) -> dict[str, ParamValue]
             parameter = node.declare_parameter(p.name, p.default, descriptor(p), ignore_override=True)
         values[p.name] = parameter.value
     return values
+
+
+def parameter_values(node: Node, params: list[Param]) -> dict[str, ParamValue]:
+    """The current values of ``params`` (declared with :func:`declare_parameters`), as a lifecycle node reads
+    them when it is configured."""
+    return {p.name: node.get_parameter(p.name).value for p in params}

@@ -3,7 +3,11 @@
 The stand-alone executables (``ros2 run fer_perception camera_node``) and the
 in-process runner share this, so a node behaves the same either way: the DDS
 profile is applied, Ctrl-C stops it cleanly, and ``destroy_node`` always runs
-so that every node can close its files and open episodes.
+so that every node can close its files and open episodes. A lifecycle node's
+executable configures and activates it (:func:`bring_up`) unless its
+``autostart`` parameter is false, and ends when the node is shut down
+(``ros2 lifecycle set /camera shutdown``). A node that cannot start logs one
+error line saying why, and its executable exits with 1.
 """
 from __future__ import annotations
 
@@ -17,24 +21,48 @@ import rclpy
 import yaml
 from rclpy.context import Context
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.signals import SignalHandlerOptions
 
 from fer_perception.dds import apply_dds_profile
+from fer_perception.graph import AUTOSTART
 from fer_perception.native_log_filter import filter_native_logs
 
 SHUTDOWN_DELIVERY_S = 0.1
 START_ERRORS = (RuntimeError, OSError, ValueError, KeyError, yaml.YAMLError)
-"""What a node's constructor raises when it cannot start: a missing or corrupt model (ModelLoadError and
-AUCheckpointError are RuntimeErrors), an unreadable or invalid configuration file, an unwritable folder."""
+"""What a node raises when it cannot start (its constructor, or a lifecycle node's configure or activate step): a
+missing or corrupt model (ModelLoadError and AUCheckpointError are RuntimeErrors), an unreadable or invalid
+configuration file, an unwritable folder, a camera source that cannot be opened."""
 STOP_REQUESTED = threading.Event()
 """Set by the SIGINT/SIGTERM handler of :func:`interrupt_on_stop_signals`."""
 
 
 class NodeStartError(RuntimeError):
-    """A node could not start; the message names the node and the reason, for one line instead of a traceback
-    (the executables then exit with 1)."""
+    """A node could not start; it has logged one line saying why (instead of a traceback), and the executables
+    then exit with 1. The message names the node and the reason."""
+
+
+def start_failure(error: BaseException) -> str:
+    """The reason in a start error's one line: the message of the errors that name their file or model, the
+    type too for the others (a KeyError's message alone is just the key)."""
+    return str(error) if isinstance(error, (RuntimeError, OSError)) else f"{type(error).__name__}: {error}"
+
+
+def lifecycle_state(node: LifecycleNode) -> str:
+    """The label of a lifecycle node's current state ("unconfigured", "inactive", "active", "finalized", ...);
+    rclpy has no public getter for it (rclcpp's get_current_state)."""
+    return node._state_machine.current_state[1]
+
+
+def bring_up(node: LifecycleNode) -> None:
+    """Configure and activate ``node`` as a lifecycle manager would; :class:`NodeStartError` if a transition
+    fails (the node has logged why)."""
+    for transition in (node.trigger_configure, node.trigger_activate):
+        if transition() != TransitionCallbackReturn.SUCCESS:
+            reason = getattr(node, "failure", None) or f"{transition.__name__} failed in state {lifecycle_state(node)}"
+            raise NodeStartError(f"{node.get_name()}: cannot start: {reason}")
 
 
 class NodeGroup:
@@ -57,14 +85,15 @@ class NodeGroup:
         self.nodes: list[Node] = []
 
     def add(self, node_class: type[Node], **kwargs) -> Node:
-        """Construct a node in this group; nodes added later are destroyed earlier. A node that cannot start
-        raises :class:`NodeStartError`."""
+        """Construct a node in this group (a lifecycle node stays unconfigured); nodes added later are destroyed
+        earlier. A node that cannot be constructed logs why and raises :class:`NodeStartError`."""
         try:
             node = node_class(context=self.context, **kwargs)
         except START_ERRORS as error:
             name = kwargs.get("node_name") or node_class.__name__
-            reason = str(error) if isinstance(error, (RuntimeError, OSError)) else f"{type(error).__name__}: {error}"
-            raise NodeStartError(f"{name}: cannot start: {reason}") from error
+            message = f"cannot start: {start_failure(error)}"
+            rclpy.logging.get_logger(name).error(message)
+            raise NodeStartError(f"{name}: {message}") from error
         self.nodes.insert(0, node)
         self.executor.add_node(node)
         return node
@@ -74,8 +103,9 @@ class NodeGroup:
         events = [n.finished for n in self.nodes if hasattr(n, "finished")]
         return bool(events) and all(e.is_set() for e in events)
 
-    def source_failures(self) -> list[str]:
-        """Why sources could not be played (a missing file, a file removed while looping); empty when none."""
+    def failures(self) -> list[str]:
+        """Why nodes could not start or sources could not be played (a missing file, a file removed while
+        looping); empty when none."""
         return [n.failure for n in self.nodes if getattr(n, "failure", None)]
 
     def spin_until(self, done: Callable[[], bool]) -> None:
@@ -131,16 +161,20 @@ def interrupt_on_stop_signals() -> None:
 
 def run_single_node(node_class: type[Node], args: list[str] | None = None,
                     parameter_overrides: list[Parameter] | None = None) -> None:
-    """Run one node until Ctrl-C or, for a node that finishes (a camera on a file, a replay), until it does."""
+    """Run one node until Ctrl-C or, for a node that finishes (a camera on a file, a replay) or a lifecycle node
+    that is shut down, until it does. A lifecycle node is brought up first unless its ``autostart`` is false."""
     filter_native_logs()
     interrupt_on_stop_signals()
     group = NodeGroup(args)
     try:
         node = group.add(node_class, parameter_overrides=parameter_overrides or [])
-        group.spin_until(lambda: getattr(node, "finished", threading.Event()).is_set())
-        failures = group.source_failures()
+        managed = isinstance(node, LifecycleNode)
+        if managed and node.get_parameter(AUTOSTART).value:
+            bring_up(node)
+        group.spin_until(lambda: getattr(node, "finished", threading.Event()).is_set()
+                         or (managed and lifecycle_state(node) == "finalized"))
+        failures = group.failures()
     except NodeStartError as error:
-        print(error, file=sys.stderr, flush=True)
         failures = [str(error)]
     finally:
         group.shutdown()

@@ -7,10 +7,13 @@ inputs (or a folder of videos or bags) write one folder per input under
 skipped unless ``--force``; an input that fails (corrupt video, truncated
 bag, no image topic) or whose results are incomplete (fewer frames than it
 declares, stamps going back) is reported in one line and the batch goes on.
-The first Ctrl-C (or SIGTERM) stops every analysis at its next frame and writes
-what was analysed. ``--neutral START:END`` names a stretch of each input in which the
-faces are at rest: a first pass over it sets each face's neutral face before
-the analysis, instead of learning it online.
+``--render`` and ``--compile`` draw the results onto the input in a second pass
+over it: the whole annotated video, and a compilation of the events (each
+event's clip after a title card). The first Ctrl-C (or SIGTERM) stops every
+analysis at its next frame and writes what was analysed. ``--neutral
+START:END`` names a stretch of each input in which the faces are at rest: a
+first pass over it sets each face's neutral face before the analysis, instead
+of learning it online.
 
 Exit status: 0 every input complete (or skipped as complete), 1 some input
 failed or is incomplete, 2 bad arguments or configuration (nothing
@@ -30,7 +33,7 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import closing, contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from multiprocessing import get_context
 from multiprocessing.context import BaseContext
 from pathlib import Path
@@ -42,14 +45,15 @@ from fer_perception.emotion.loading import UnknownEmotionModelError, emotion_con
 from fer_perception.graph import graph_topics
 from fer_perception.offline.analysis import Analyzer, node_parameters
 from fer_perception.offline.bags import BagError, written_bag
+from fer_perception.offline.compilation import CompilationSettings, EventCompiler, read_events
 from fer_perception.offline.inputs import AnalysisInput, InputError, InputFrame, expand_inputs
 from fer_perception.offline.render import read_rows, render_video
-from fer_perception.offline.results import FRAMES_FILE, AnalysisWriter, is_complete
+from fer_perception.offline.results import EVENTS_JSON, FRAMES_FILE, AnalysisWriter, is_complete
 from fer_perception.paths import config_path
 from fer_perception.video_source import SourceError
 
 BATCH_SUMMARY = "batch_summary.json"
-DEFAULT_RENDER, DEFAULT_BAG = "annotated.mp4", "results.mcap"
+DEFAULT_RENDER, DEFAULT_BAG, DEFAULT_COMPILE = "annotated.mp4", "results.mcap", "events.mp4"
 EXIT_UNFINISHED, EXIT_CONFIGURATION = 1, 2  # 2 is also argparse's for bad arguments
 STOP_SIGNALS = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
 # The exit status after a stop signal is the shell's for a process that signal killed: 130 and 143.
@@ -107,6 +111,8 @@ class Job:
     quiet: bool
     neutral: tuple[float, float] | None  # seconds from the first frame in which the faces are neutral
     emotion_model: str | None = None  # by name; None: the configured one
+    compile_to: Path | None = None  # the event compilation
+    compilation: CompilationSettings | None = None  # its settings, when compile_to is set
     progress_position: int = 0
 
 
@@ -162,7 +168,7 @@ def analyse_input(job: Job) -> dict[str, object]:
         record.update(status="failed", error=summary["reason"])
     return {**record, "out_dir": str(job.out_dir),
             **{k: summary[k] for k in ("frames", "face_rows", "events", "analysis_fps", "realtime_factor")},
-            **({"render_seconds": summary["render_seconds"]} if "render_seconds" in summary else {}),
+            **{k: summary[k] for k in ("render_seconds", "compilation") if k in summary},
             "seconds": round(time.monotonic() - began, 3)}
 
 
@@ -215,13 +221,10 @@ def _analyse(source: AnalysisInput, job: Job) -> dict[str, object]:
         "neutral_range_s": list(job.neutral) if job.neutral is not None else None}
     if bag is not None:
         extra["bag_out"] = {"path": str(bag.path), "messages": bag.counts}
-    if job.render is not None:
-        # After an interruption, the frames analysed are rendered, unless a second signal stops that too.
-        rendered = (UntilStopped(source.frames(), writer.frames, signals_allowed=1) if frames.stopped
-                    else UntilStopped(source.frames()))
-        extra["render_seconds"] = round(_render(rendered, source, job), 3)
-        extra["render"] = str(job.render)
-        if rendered.stopped:
+    if job.render is not None or job.compile_to is not None:
+        drawn, stopped_drawing = _draw(source, job, writer.frames if frames.stopped else None)
+        extra.update(drawn)
+        if stopped_drawing:
             extra["interrupted"] = True
             reason = (f"{reason}; render stopped part-way" if frames.stopped
                       else f"interrupted ({_stop.cause}) while rendering")
@@ -251,11 +254,42 @@ def _clear_previous_bag(job: Job) -> None:
     shutil.rmtree(folder)
 
 
-def _render(frames: UntilStopped, source: AnalysisInput, job: Job) -> float:
+def _draw(source: AnalysisInput, job: Job, analysed: int | None) -> tuple[dict[str, object], bool]:
+    """The second pass over the input: the annotated video and the compilation, from the same frames. Returns
+    their summary entries, and whether a stop signal cut the pass short.
+
+    ``analysed``: after an interruption, the frames analysed (only those are drawn, unless a second signal stops
+    that too); None after a whole analysis.
+    """
     began = time.monotonic()
-    render_video(frames, read_rows(job.out_dir / FRAMES_FILE), job.render, source.nominal_rate(),
-                 job.window_s, source.frame_count(), job.quiet)
-    return time.monotonic() - began
+    rows = read_rows(job.out_dir / FRAMES_FILE)
+    compiler = (EventCompiler(read_events(job.out_dir / EVENTS_JSON), rows, job.compile_to, source.nominal_rate(),
+                              job.compilation, source.path.name, job.window_s)
+                if job.compile_to is not None else None)
+    limit = analysed
+    if job.render is None and not compiler.needs_frames:
+        limit = 1 if analysed is None else min(analysed, 1)  # a compilation without events: its size only
+    frames = UntilStopped(source.frames(), limit, signals_allowed=0 if analysed is None else 1)
+    stream = compiler.through(frames) if compiler is not None else frames
+    try:
+        if job.render is not None:
+            render_video(stream, rows, job.render, source.nominal_rate(), job.window_s, source.frame_count(),
+                         job.quiet)
+        else:
+            for _ in tqdm(stream, total=limit or source.frame_count(), unit="frame",
+                          desc=f"compile {job.compile_to.name}", disable=job.quiet, dynamic_ncols=True):
+                pass
+        if compiler is not None:
+            compiler.finish()
+    finally:
+        if compiler is not None:
+            compiler.close()
+    entries: dict[str, object] = {"render_seconds": round(time.monotonic() - began, 3)}
+    if job.render is not None:
+        entries["render"] = str(job.render)
+    if compiler is not None:
+        entries["compilation"] = {"path": str(job.compile_to), **asdict(compiler.compilation)}
+    return entries, frames.stopped
 
 
 def output_dirs(inputs: list[Path], out: Path, batch: bool) -> list[Path]:
@@ -301,6 +335,14 @@ def positive(text: str) -> float:
     return value
 
 
+def event_kinds(text: str) -> tuple[str, ...]:
+    """Comma-separated event kinds (``--compile-kinds``; :class:`CompilationSettings` checks that they exist)."""
+    kinds = tuple(kind.strip() for kind in text.split(",") if kind.strip())
+    if not kinds:
+        raise argparse.ArgumentTypeError(f"{text!r}: give one or more event kinds, separated by commas")
+    return kinds
+
+
 def at_least_one(text: str) -> int:
     """A whole number from 1 (``--jobs``)."""
     try:
@@ -323,6 +365,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--topic", default=None, help="image topic of bags (default: the only image topic)")
     parser.add_argument("--render", nargs="?", const=DEFAULT_RENDER, default=None, metavar="FILE",
                         help=f"also write the annotated video with timing diagrams (default name {DEFAULT_RENDER})")
+    parser.add_argument("--compile", nargs="?", const=DEFAULT_COMPILE, default=None, metavar="FILE",
+                        help="also write a compilation of the events: each event's clip with some context, after "
+                             f"a title card (default name {DEFAULT_COMPILE}; settings in config/offline.yaml)")
+    parser.add_argument("--compile-kinds", type=event_kinds, default=None, metavar="KIND,...",
+                        help="the event kinds compiled (default: offline.yaml's compilation.kinds)")
     parser.add_argument("--window", type=positive, default=8.0, help="seconds shown by the timing diagrams")
     parser.add_argument("--bag-out", nargs="?", const=DEFAULT_BAG, default=None, metavar="FILE",
                         help=f"also write the results as fer_msgs to a rosbag2 bag (default {DEFAULT_BAG}; "
@@ -343,6 +390,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.bag_images and args.bag_out is None:
         parser.error("--bag-images needs --bag-out")
+    if args.compile_kinds and args.compile is None:
+        parser.error("--compile-kinds needs --compile")
+    try:
+        args.compilation = CompilationSettings.from_config()
+        if args.compile_kinds:
+            args.compilation = replace(args.compilation, kinds=args.compile_kinds)
+    except (OSError, KeyError, TypeError, ValueError) as error:
+        parser.error(f"compilation settings (config/offline.yaml, --compile-kinds): {error}")
     # Checked before any analysis: otherwise each input failed alone and the batch summary with a traceback.
     if args.emotion_model is not None:
         try:
@@ -367,7 +422,8 @@ def main(argv: list[str] | None = None) -> int:
     for path, out_dir in zip(inputs, output_dirs(inputs, args.out, batch)):
         job = Job(path, out_dir, args.topic, args.folder_rate, args.frame_id,
                   _placed(args.render, out_dir, batch), args.window, _placed(args.bag_out, out_dir, batch),
-                  args.bag_images, args.quiet, args.neutral, args.emotion_model)
+                  args.bag_images, args.quiet, args.neutral, args.emotion_model,
+                  _placed(args.compile, out_dir, batch), args.compilation)
         if not args.force and is_complete(out_dir, path, args.neutral) and _extras_present(job):
             records.append({"input": str(path), "status": "skipped", "out_dir": str(out_dir),
                             "reason": "outputs complete (use --force to redo)"})
@@ -397,7 +453,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _extras_present(job: Job) -> bool:
-    return ((job.render is None or job.render.is_file())
+    return ((job.render is None or job.render.is_file()) and (job.compile_to is None or job.compile_to.is_file())
             and (job.bag_out is None or (written_bag(job.bag_out) / "metadata.yaml").is_file()))
 
 
@@ -463,6 +519,10 @@ def _record_line(record: dict[str, object]) -> str:
             f"events -> {record['out_dir']}  ({record['analysis_fps']} fps")
     if record.get("realtime_factor"):
         line += f", {record['realtime_factor']}x real time"
+    if "compilation" in record:
+        compiled = record["compilation"]
+        line += (f"; {compiled['events']} event(s) in {compiled['clips']} clip(s) compiled" if compiled["clips"]
+                 else "; no events to compile (the compilation is one card saying so)")
     if "render_seconds" in record:
         line += f"; render {record['render_seconds']} s"
     return line + ")"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -86,6 +87,8 @@ def add_connection(writer: Writer, topic: str, msgtype: str):
 
 def bag_folder(path: Path) -> Path:
     """The rosbag2 folder of ``path`` (the folder itself, or the folder of a storage file)."""
+    if not path.exists():
+        raise BagError(f"{path}: no such file or folder")
     folder = path if path.is_dir() else path.parent
     if not (folder / "metadata.yaml").is_file():
         raise BagError(f"{path} is not a rosbag2 bag (a folder with metadata.yaml and .mcap or .db3 storage)")
@@ -107,6 +110,15 @@ def open_reader(folder: Path) -> AnyReader:
     except Exception as error:  # rosbags raises many types for broken files
         raise BagError(f"cannot open bag {folder} (truncated or corrupt): {error}") from error
     return reader
+
+
+@contextmanager
+def storage_errors(folder: Path) -> Iterator[None]:
+    """Within the block, what rosbags raises for broken storage while reading (many types) as :class:`BagError`."""
+    try:
+        yield
+    except Exception as error:  # truncated or corrupt storage
+        raise BagError(f"bag {folder} is truncated or corrupt: {error}") from error
 
 
 @dataclass(frozen=True)
@@ -158,7 +170,7 @@ class ImageBag:
         :attr:`undecodable` and logged (the first few, then a count at the end); the first one's reason stays in
         :attr:`first_decode_error`, so a caller can say why images are missing.
         """
-        try:
+        with storage_errors(self.path):
             for connection, recorded_ns, raw in self._reader.messages(connections=self._connections):
                 msg = self._reader.deserialize(raw, connection.msgtype)
                 stamp_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
@@ -168,10 +180,6 @@ class ImageBag:
                     self._skip(error)
                     continue
                 yield BagImage(image, stamp_ns, msg.header.frame_id, recorded_ns)
-        except BagError:
-            raise
-        except Exception as error:  # truncated or corrupt storage
-            raise BagError(f"bag {self.path} is truncated or corrupt: {error}") from error
         if self.undecodable > LOGGED_DECODE_ERRORS:
             log.warning("%s: %d images of %s could not be decoded and were skipped", self.path, self.undecodable,
                         self.topic)
@@ -183,12 +191,16 @@ class ImageBag:
             log.warning("%s: skipping an image of %s: %s", self.path, self.topic, error)
 
     def recorded_times(self, limit: int) -> list[int]:
-        """Recording times (ns) of the first ``limit`` images, without decoding them."""
+        """Recording times (ns) of the first ``limit`` images, without decoding them; those before a break in the
+        storage where it breaks off sooner (reading the images reports the break)."""
         times = []
-        for _, recorded_ns, _ in self._reader.messages(connections=self._connections):
-            times.append(recorded_ns)
-            if len(times) >= limit:
-                break
+        try:
+            for _, recorded_ns, _ in self._reader.messages(connections=self._connections):
+                times.append(recorded_ns)
+                if len(times) >= limit:
+                    break
+        except Exception:  # rosbags raises many types for broken storage; :meth:`images` reports the break
+            pass
         return times
 
     def close(self) -> None:
@@ -228,12 +240,10 @@ class RawBag:
         """Messages from ``start_s`` after the bag's start, for ``duration_s`` (0: to the end)."""
         start = self.start_ns + round(start_s * 1e9)
         stop = start + round(duration_s * 1e9) if duration_s > 0 else None
-        try:
+        with storage_errors(self.path):
             for connection, recorded_ns, raw in self._reader.messages(connections=self._connections, start=start,
                                                                       stop=stop):
                 yield RawMessage(connection.topic, connection.msgtype, recorded_ns, bytes(raw))
-        except Exception as error:  # truncated or corrupt storage
-            raise BagError(f"bag {self.path} is truncated or corrupt: {error}") from error
 
     def close(self) -> None:
         self._reader.close()

@@ -55,7 +55,10 @@ class AnalysisInput:
         self.folder_rate = folder_rate
         self.frame_id = frame_id
         self._bag_images: int | None = None
-        self.decode_error: str | None = None  # why the first undecodable image was skipped, in the last pass
+        # Why frames are missing in the last pass: the first undecodable image, or where a bag's storage broke off.
+        self.decode_error: str | None = None
+        if not path.exists():
+            raise InputError(f"{path}: no such file or folder")
         if is_bag(path):
             self.kind, self.path = "bag", bag_folder(path)
             self._choose_bag_topic()
@@ -66,8 +69,6 @@ class AnalysisInput:
         else:
             raise InputError(f"{path}: not a video ({', '.join(VIDEO_SUFFIXES)}), an image, a folder of images "
                              "or a rosbag2 bag")
-        if not self.path.exists():
-            raise InputError(f"{path}: no such file or folder")
         if self.path.is_file() and self.path.stat().st_size == 0:  # else said as "corrupt or unsupported"
             raise InputError(f"{path}: empty file (0 bytes)")
 
@@ -86,7 +87,9 @@ class AnalysisInput:
         return self.path.stem if self.path.is_file() else self.path.name
 
     def frames(self) -> Iterator[InputFrame]:
-        """Every frame in order; raises :class:`InputError` if the input cannot be read (also part-way)."""
+        """Every frame in order; raises :class:`InputError` if the input cannot be read. A video cut short or a bag
+        whose storage breaks off part-way ends early instead, with the frames before the break; :meth:`shortfall`
+        then says why."""
         try:
             if self.kind == "bag":
                 yield from self._bag_frames()
@@ -96,6 +99,16 @@ class AnalysisInput:
                 yield from self._image_frames()
         except (SourceError, BagError) as error:
             raise InputError(str(error)) from error
+
+    def whole_frames(self) -> Iterator[InputFrame]:
+        """Every frame, as :meth:`frames`, then :class:`InputError` if they were not the whole input (see
+        :meth:`shortfall`): for a consumer whose output must not be finished on part of the input."""
+        read = 0
+        for frame in self.frames():
+            read += 1
+            yield frame
+        if (reason := self.shortfall(read)) is not None:
+            raise InputError(f"{self.path}: {reason}")
 
     def frame_count(self) -> int | None:
         """Frames the input holds, if it says (for progress bars; estimated for videos without a frame index)."""
@@ -154,11 +167,14 @@ class AnalysisInput:
 
     def _bag_frames(self) -> Iterator[InputFrame]:
         bag = ImageBag(self.path, self.topic)
+        broken_off: str | None = None
         try:
             for index, item in enumerate(bag.images()):
                 yield InputFrame(item.image, index, item.stamp_ns, f"{self.path.name}:{bag.topic}", item.frame_id)
+        except BagError as error:
+            broken_off = str(error)
         finally:
-            self.decode_error = bag.first_decode_error
+            self.decode_error = broken_off or bag.first_decode_error
             bag.close()
 
     def _video_frames(self) -> Iterator[InputFrame]:

@@ -23,7 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from fer_perception.annotate import FONT, draw_au_bars, draw_box, track_colour
-from fer_perception.offline.inputs import InputFrame
+from fer_perception.offline.inputs import InputError, InputFrame
 from fer_perception.report import AU_SMOOTHED_COLUMNS, PROBABILITY_SMOOTHED_COLUMNS
 from fer_perception.types import AU_NUMBERS, EMOTION_LABELS, BoundingBox
 
@@ -36,6 +36,15 @@ EMOTION_COLOURS = [(40, 40, 220), (60, 160, 60), (170, 60, 150), (0, 200, 255), 
 BACKGROUND, AXIS, GRID, TEXT = (24, 24, 24), (200, 200, 200), (60, 60, 60), (230, 230, 230)
 PANEL_WIDTH, MIN_HEIGHT = 540, 560
 PLOT_LEFT, PLOT_RIGHT, LEGEND_WIDTH = 40, 400, 130
+# Longer side of the frame in a rendered image: larger frames are scaled down to it (MPEG-4 part 2 encodes at
+# most 8191 pixels a side, so an 8000 x 8000 image beside the panel could not be written at all).
+MAX_FRAME_SIDE = 3840
+RENDER_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".m4v")  # containers OpenCV writes an mp4v stream into
+# The columns of frames.csv the renderer reads: a face id and where it is, in every row; numbers or nothing in the
+# optional ones.
+POSITION_COLUMNS = ("time_s", "x", "y", "width", "height")
+REQUIRED_COLUMNS = ("frame", "face_id", *POSITION_COLUMNS)
+OPTIONAL_NUMBERS = ("label_confidence", *AU_SMOOTHED_COLUMNS, *PROBABILITY_SMOOTHED_COLUMNS)
 
 
 @dataclass
@@ -47,7 +56,7 @@ class FaceSeries:
     emotions: np.ndarray
 
 
-def _number(text: str) -> float:
+def _number(text: str | None) -> float:
     return float(text) if text not in ("", None) else math.nan
 
 
@@ -78,13 +87,19 @@ class TimingDiagramRenderer:
         self._shown: str | None = None
         self._background: np.ndarray | None = None
 
-    def draw(self, frame: InputFrame) -> np.ndarray:
-        """The output image for one input frame."""
-        image = frame.image.copy()
+    def draw(self, frame: InputFrame, face_id: str | None = None) -> np.ndarray:
+        """The output image for one input frame; the diagrams show ``face_id`` where it has rows, else the largest
+        face in view (or the last one shown)."""
+        height, width = frame.image.shape[:2]
+        size = frame_size(width, height)
+        image = (frame.image.copy() if size == (width, height)
+                 else cv2.resize(frame.image, size, interpolation=cv2.INTER_AREA))
         rows = self.rows_by_frame.get(frame.index, [])
         for row in rows:
-            self._draw_face(image, row)
-        if rows:
+            self._draw_face(image, row, size[0] / width)
+        if face_id in self.series:
+            self._shown = face_id
+        elif rows:
             self._shown = max(rows, key=lambda r: float(r["width"]) * float(r["height"]))["face_id"]
         height, width = image.shape[:2]
         canvas = self._canvas(width, height)
@@ -93,18 +108,19 @@ class TimingDiagramRenderer:
         return canvas
 
     @staticmethod
-    def _draw_face(image: np.ndarray, row: dict[str, str]) -> None:
+    def _draw_face(image: np.ndarray, row: dict[str, str], scale: float) -> None:
+        """Draw ``row``'s face on ``image``, the input frame scaled by ``scale``."""
         colour = track_colour(row["face_id"])
-        box = BoundingBox(float(row["x"]), float(row["y"]), float(row["width"]), float(row["height"]))
+        box = BoundingBox(*(float(row[name]) * scale for name in ("x", "y", "width", "height")))
         caption = row["face_id"]
         if row.get("label_smoothed"):
-            caption += f" {row['label_smoothed']} {float(row['label_confidence']):.2f}"
+            caption += f" {row['label_smoothed']} {_number(row.get('label_confidence')):.2f}"
         corner = draw_box(image, box, caption, colour)
         values = np.array([_number(row.get(c, "")) for c in AU_SMOOTHED_COLUMNS])
         draw_au_bars(image, np.nan_to_num(values), ~np.isnan(values), corner, colour)
 
     def _canvas(self, width: int, height: int) -> np.ndarray:
-        size = (max(height, MIN_HEIGHT), width + PANEL_WIDTH)
+        size = canvas_size(width, height)
         if self._background is None or self._background.shape[:2] != size:
             self._background = np.zeros((*size, 3), np.uint8)
             self._background[:, width:] = BACKGROUND
@@ -170,6 +186,20 @@ class TimingDiagramRenderer:
             cv2.line(panel, (cursor, top), (cursor, bottom), TEXT, 1)
 
 
+def canvas_size(width: int, height: int) -> tuple[int, int]:
+    """(height, width) of the output image for an input image of ``width`` x ``height``: the image (see
+    :func:`frame_size`) beside the diagrams' panel."""
+    width, height = frame_size(width, height)
+    return max(height, MIN_HEIGHT), width + PANEL_WIDTH
+
+
+def frame_size(width: int, height: int) -> tuple[int, int]:
+    """(width, height) at which an input frame of ``width`` x ``height`` is drawn: its own, or scaled down to
+    ``MAX_FRAME_SIDE`` on its longer side."""
+    scale = min(1.0, MAX_FRAME_SIDE / max(width, height))
+    return round(width * scale), round(height * scale)
+
+
 def _finite_runs(xs: np.ndarray, ys: np.ndarray) -> list[np.ndarray]:
     """Polyline pieces between missing (NaN) values."""
     finite = ~np.isnan(ys)
@@ -184,37 +214,114 @@ def _finite_runs(xs: np.ndarray, ys: np.ndarray) -> list[np.ndarray]:
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
-    """The rows of a ``frames.csv``."""
-    with open(path, newline="") as handle:
-        return list(csv.DictReader(handle))
+    """The rows of a ``frames.csv``; :class:`InputError` naming the file, and the line and column where one is not
+    what the renderer reads (an edited CSV, or another file given for it)."""
+    try:
+        with open(path, newline="") as handle:
+            reader = csv.DictReader(handle)
+            if not reader.fieldnames:
+                raise InputError(f"{path}: empty, not a frames.csv (no header line)")
+            if missing := [name for name in REQUIRED_COLUMNS if name not in reader.fieldnames]:
+                raise InputError(f"{path}: not a frames.csv (no column {', '.join(missing)})")
+            rows = []
+            for row in reader:
+                if (problem := _row_problem(row)) is not None:
+                    raise InputError(f"{path}: line {reader.line_num}: {problem}")
+                rows.append(row)
+    except OSError as error:
+        raise InputError(f"{path}: cannot read: {error.strerror or error}") from error
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise InputError(f"{path}: not a CSV file ({error})") from error
+    return rows
+
+
+def _row_problem(row: dict[str, str | None]) -> str | None:
+    """Why a ``frames.csv`` row cannot be drawn, or None."""
+    if None in row:
+        return "more fields than the header"
+    if None in row.values():
+        return "fewer fields than the header"
+    if not row["frame"].strip().isdigit():
+        return f"frame {row['frame']!r} is not a frame number"
+    for name in POSITION_COLUMNS:
+        if not (_is_number(row[name]) and math.isfinite(float(row[name]))):
+            return f"{name} {row[name]!r} is not a number"
+    for name in OPTIONAL_NUMBERS:
+        if row.get(name) and not _is_number(row[name]):
+            return f"{name} {row[name]!r} is not a number"
+    return None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def render_video(frames: Iterable[InputFrame], rows: list[dict[str, str]], out_path: Path, fps: float,
                  window_s: float = 8.0, total: int | None = None, quiet: bool = True) -> int:
     """Write the annotated video of ``frames`` with ``rows`` (``frames.csv``); returns the frames written.
 
-    Unless ``quiet``, a progress bar (of ``total`` frames when known) shows rate and ETA.
+    The video is written under another name beside ``out_path`` (:func:`partial_path`) and takes its name once
+    every frame is in; when ``frames`` raise (an input that breaks off, Ctrl-C) it is removed instead, so that a
+    file at ``out_path`` is always a whole video. Unless ``quiet``, a progress bar (of ``total`` frames when known)
+    shows rate and ETA.
     """
     renderer = TimingDiagramRenderer(rows, window_s)
     frames = tqdm(frames, total=total, unit="frame", desc=f"render {out_path.name}", disable=quiet,
                   dynamic_ncols=True)
     out_path.parent.mkdir(parents=True, exist_ok=True)
+    partial = partial_path(out_path)
     writer: cv2.VideoWriter | None = None
     width = height = 0
     written = 0
+    finished = False
     try:
         for frame in frames:
             image = renderer.draw(frame)
             if writer is None:
                 height, width = image.shape[:2]
-                writer = cv2.VideoWriter(str(out_path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+                writer = cv2.VideoWriter(str(partial), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
                 if not writer.isOpened():
                     raise OSError(f"cannot write video {out_path}")
             elif image.shape[:2] != (height, width):  # images of a folder may differ in size
                 image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
             writer.write(image)
             written += 1
+        finished = True
     finally:
         if writer is not None:
             writer.release()
+            if finished:
+                partial.replace(out_path)
+            else:
+                partial.unlink(missing_ok=True)
     return written
+
+
+def partial_path(out_path: Path) -> Path:
+    """Where :func:`render_video` writes ``out_path`` until it is whole: a hidden name with the same suffix (which
+    picks the container)."""
+    return out_path.with_name(f".{out_path.stem}.partial{out_path.suffix}")
+
+
+def output_problem(out_path: Path) -> str | None:
+    """Why no video can be rendered to ``out_path``, found by trying before any work (making its folder and a file
+    there); None when one can."""
+    if out_path.is_dir():
+        return "is a folder, not a video file"
+    if out_path.suffix.lower() not in RENDER_SUFFIXES:
+        return f"is not a video file name (end it in {', '.join(RENDER_SUFFIXES)})"
+    try:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        return f"cannot make the folder {out_path.parent}: {error.strerror or error}"
+    probe = partial_path(out_path)
+    try:
+        probe.touch()
+        probe.unlink()
+    except OSError as error:
+        return f"cannot write there: {error.strerror or error}"
+    return None
