@@ -74,6 +74,25 @@ def test_soup_with_averaged_statistics_keeps_the_mean_of_the_models_statistics(s
     assert spec.training["val_accuracy"] == pytest.approx(_val_accuracy(out, small_fer))
 
 
+def test_weighted_soup_interpolates_weights_and_statistics_and_refuses_bad_weights(
+        small_fer: Path, fine_tuned: list[Path], tmp_path: Path) -> None:
+    out = tmp_path / "interpolated.pt"
+    pair = fine_tuned[:2]
+    assert soup_main([*map(str, pair), "--out", str(out), "--data", str(small_fer), "--batch-norm", "average",
+                      "--weights", "3", "1", "--threads", "1"]) == 0
+    soup, spec = load_model(out)
+    first, second = (load_model(path)[0].state_dict() for path in pair)
+    for name, tensor in soup.state_dict().items():
+        if tensor.is_floating_point():
+            assert torch.allclose(tensor, 0.75 * first[name] + 0.25 * second[name], atol=1e-6), name
+    assert spec.training["weights"] == [3.0, 1.0] and spec.training["selected_by"] == "none (weighted soup)"
+    for bad in (["--weights", "1"], ["--weights", "1", "-1"], ["--weights", "1", "1", "--greedy"]):
+        with pytest.raises(SystemExit) as refused:
+            soup_main([*map(str, pair), "--out", str(tmp_path / "bad.pt"), "--data", str(small_fer), *bad])
+        assert refused.value.code == 2
+    assert not (tmp_path / "bad.pt").exists()
+
+
 def test_greedy_soup_starts_from_the_best_model_and_never_loses_val_accuracy(small_fer: Path, fine_tuned: list[Path],
                                                                             tmp_path: Path) -> None:
     out = tmp_path / "greedy.pt"
