@@ -13,8 +13,9 @@ setup:
 $(SETUP_STAMP):
 	bash scripts/setup.sh
 
-# Runs the graph on a webcam if one is present, else on the bundled demo clip;
-# pass more graph arguments with ARGS="source:=my.mp4".
+# Runs the graph on a webcam if one is present, else on the bundled demo clip,
+# in a window where a display is present (q stops); pass more graph arguments
+# with ARGS="source:=my.mp4" (show:=never: no window).
 run: $(SETUP_STAMP)
 	$(ENV) fer-run monitor:=true $(ARGS)
 

@@ -21,6 +21,7 @@ import yaml
 from fer_perception.au.estimators import AUEstimator, create_au_estimator
 from fer_perception.emotion.facs import FacsMapping
 from fer_perception.emotion.fusion import Circumplex, cascade_scores, fuse
+from fer_perception.emotion.loading import model_fusion
 from fer_perception.events import EventConfig, FaceEvents
 from fer_perception.paths import config_path
 from fer_perception.smoothing import ExponentialSmoother, FrameAttentionSmoother, LabelHysteresis
@@ -28,6 +29,9 @@ from fer_perception.types import EMOTION_LABELS, ActionUnits, ExpressionEvent, F
 
 NS = 1_000_000_000
 NEUTRAL = EMOTION_LABELS.index("neutral")
+EMOTION_SMOOTHING_METHODS = ("ema", "attention")
+"""How emotion probabilities are smoothed per track: an exponential moving average, or the quality-weighted
+window mean (frame attention)."""
 
 
 class EmotionModel(Protocol):
@@ -48,8 +52,9 @@ class SmoothingConfig:
     eyes_tau_s: float
 
     def __post_init__(self) -> None:
-        if self.emotion_method not in ("ema", "attention"):
-            raise ValueError(f"smoothing.emotion_method {self.emotion_method!r} is not one of ema, attention")
+        if self.emotion_method not in EMOTION_SMOOTHING_METHODS:
+            raise ValueError(f"smoothing.emotion_method {self.emotion_method!r} is not one of "
+                             f"{', '.join(EMOTION_SMOOTHING_METHODS)}")
 
 
 @dataclass
@@ -244,8 +249,18 @@ def load_yaml(path: Path) -> dict:
 
 def pipeline_from_config(classifier: EmotionModel | None, au_config: Path | None = None,
                          emotion_config: Path | None = None, expression_config: Path | None = None,
-                         au_estimator: str | None = None) -> ExpressionPipeline:
-    """The pipeline as configured in ``config/`` (each file overridable)."""
+                         au_estimator: str | None = None, coarse_to_fine: bool | None = None,
+                         emotion_smoothing: str | None = None, emotion_model: str | None = None) -> ExpressionPipeline:
+    """The pipeline as configured in ``config/`` (each file overridable); ``au_estimator``, ``coarse_to_fine``
+    and ``emotion_smoothing`` (one of :data:`EMOTION_SMOOTHING_METHODS`) override the files' choices when
+    given. The fusion weights are those of the emotion model in use (``emotion_model``, default the file's
+    ``classifier.model``: :func:`~fer_perception.emotion.loading.model_fusion`)."""
+    emotion = load_yaml(emotion_config or config_path("emotion.yaml"))
+    emotion["fusion"] = model_fusion(emotion, emotion_model)
+    if coarse_to_fine is not None:
+        emotion["coarse_to_fine"] = coarse_to_fine
+    expression = load_yaml(expression_config or config_path("expression.yaml"))
+    if emotion_smoothing:
+        expression["smoothing"]["emotion_method"] = emotion_smoothing
     return ExpressionPipeline(create_au_estimator(au_config or config_path("action_units.yaml"), au_estimator),
-                              classifier, load_yaml(emotion_config or config_path("emotion.yaml")),
-                              load_yaml(expression_config or config_path("expression.yaml")))
+                              classifier, emotion, expression)

@@ -2,7 +2,8 @@
 
 Perception nodes receive frames faster than they may process them; they
 should work on the newest frame and say how many they skipped. The
-subscription callback only ``put``s; a worker ``take``s.
+subscription callback only ``put``s (and learns whether an unprocessed item
+was replaced); a worker ``take``s.
 """
 from __future__ import annotations
 
@@ -13,21 +14,21 @@ T = TypeVar("T")
 
 
 class LatestSlot(Generic[T]):
-    """Thread-safe newest-item slot; ``skipped`` counts items replaced before being taken."""
+    """Thread-safe newest-item slot."""
 
     def __init__(self) -> None:
         self._item: T | None = None
         self._full = False
         self._closed = False
         self._condition = threading.Condition()
-        self.skipped = 0
 
-    def put(self, item: T) -> None:
+    def put(self, item: T) -> bool:
+        """Hold ``item``; whether it replaced an item that was never taken (skipped)."""
         with self._condition:
-            if self._full:
-                self.skipped += 1
+            replaced = self._full
             self._item, self._full = item, True
             self._condition.notify()
+            return replaced
 
     def take(self, timeout: float | None = None) -> T | None:
         """The newest item, waiting up to ``timeout``; ``None`` on time-out or after :meth:`close`."""
@@ -56,12 +57,11 @@ class SequenceGaps:
 
     def __init__(self) -> None:
         self._last: dict[bytes, int] = {}
-        self.missed = 0
 
-    def observe(self, publisher: bytes, sequence: int | None) -> None:
+    def observe(self, publisher: bytes, sequence: int | None) -> int:
+        """Note message ``sequence`` of ``publisher``; how many of its messages before it were never seen."""
         if sequence is None:
-            return
+            return 0
         last = self._last.get(publisher)
-        if last is not None and sequence > last + 1:
-            self.missed += sequence - last - 1
         self._last[publisher] = sequence
+        return sequence - last - 1 if last is not None and sequence > last + 1 else 0

@@ -18,12 +18,19 @@ class Param:
     """One parameter: default, meaning, and the values it accepts."""
 
     name: str
-    default: ParamValue
+    default: ParamValue | None
     description: str
     min: float | None = None
     max: float | None = None
     choices: tuple[str, ...] = ()
     read_only: bool = False
+    value_type: type | None = None
+    """The type of the value where ``default`` is None: an optional parameter, unset unless given, for a choice
+    that overrides a configuration file only when made (a bool has no "empty" value to mean "the file's")."""
+
+    @property
+    def type(self) -> type:
+        return self.value_type or type(self.default)
 
     def problem(self, value: object) -> str | None:
         """Why ``value`` is not acceptable, or ``None``."""
@@ -35,7 +42,9 @@ class Param:
 
     def type_problem(self, value: object) -> str | None:
         """Why ``value`` has the wrong type for this parameter (an int where a float is expected is fine)."""
-        expected = type(self.default)
+        expected = self.type
+        if value is None and self.default is None:
+            return None
         if isinstance(value, bool) != (expected is bool):
             return f"{self.name}={value!r} is not a {expected.__name__}"
         if expected is float and isinstance(value, (int, float)):

@@ -2,7 +2,8 @@
 # Set up fer_perception without a system ROS: a Python 3.11 virtual environment
 # in .venv with ROS 2 Kilted and the perception stack from PyPI wheels, the
 # wheels' CMake exports patched, and the workspace (fer_msgs, fer_perception)
-# built with colcon into install/. Safe to run again: finished steps are skipped.
+# built with colcon into install/; as root, Xvfb for the window tests. Safe to run
+# again: finished steps are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -45,4 +46,16 @@ COLCON_DEFAULTS_FILE="$ROOT/colcon_defaults.yaml" colcon --log-base "$ROOT/log" 
   --cmake-args -DPython3_EXECUTABLE="$VENV/bin/python" -DBUILD_TESTING=OFF \
   --event-handlers console_cohesion- summary+ status- >/dev/null \
   || { echo "colcon build failed; see $ROOT/log/latest_build" >&2; exit 1; }
+
+# The window tests show the live window on a virtual X display (Xvfb) and drive it as a person would (XTEST key
+# presses, xwininfo): Debian's xvfb, x11-utils and libxtst6.
+if ! command -v Xvfb >/dev/null || ! command -v xwininfo >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "== installing xvfb, x11-utils, libxtst6 (a virtual display for the window tests)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xvfb x11-utils libxtst6; } \
+      >/dev/null 2>&1 || echo "could not install xvfb; the window tests will skip" >&2
+  else
+    echo "note: the window tests need sudo apt-get install xvfb x11-utils libxtst6; they skip without it" >&2
+  fi
+fi
 echo "== set up; source scripts/env.sh to use it in a shell"

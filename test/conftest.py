@@ -55,6 +55,10 @@ OUTSIDE_DOMAIN_ID = os.environ.get("ROS_DOMAIN_ID") or "0"
 os.environ["ROS_DOMAIN_ID"] = str(_private_domain_id(OUTSIDE_DOMAIN_ID))
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ.pop("ROS_STATIC_PEERS", None)  # peers would be contacted even with LOCALHOST
+# No test opens a window on the developer's screen (the monitor's show: auto would): the window tests start a
+# virtual display of their own.
+os.environ.pop("DISPLAY", None)
+os.environ.pop("WAYLAND_DISPLAY", None)
 
 
 def data_dir() -> Path:

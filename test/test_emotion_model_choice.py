@@ -10,8 +10,9 @@ import pytest
 
 from fer_perception.emotion import evaluate
 from fer_perception.emotion.checkpoint import load_model
-from fer_perception.emotion.loading import (UnknownEmotionModelError, emotion_config, load_emotion_model, model_names,
-                                            model_path)
+from fer_perception.emotion.loading import (UnknownEmotionModelError, emotion_config, load_emotion_model,
+                                            model_fusion, model_names, model_path)
+from fer_perception.expression_pipeline import pipeline_from_config
 from fer_perception.offline import analyze_cli
 
 
@@ -62,3 +63,15 @@ def test_fer_evaluate_compares_every_named_model_by_default(tmp_path: Path, caps
     assert all(f"model {name} (" in printed for name in names)
     assert evaluate.main([str(small_fer), "--model", "vgg13"]) == 2
     assert "vgg13" in capsys.readouterr().err
+
+
+def test_each_model_is_fused_with_its_own_weights():
+    config = emotion_config()
+    models = config["classifier"]["models"]
+    for name in model_names(config):
+        weights = pipeline_from_config(None, emotion_model=name).fusion_weights
+        assert weights == (models[name]["fusion"]["learned"], models[name]["fusion"]["facs"]), name
+    default = config["classifier"]["model"]
+    assert pipeline_from_config(None).fusion_weights == pipeline_from_config(None, emotion_model=default).fusion_weights
+    assert model_fusion(config, "/tmp/mine.pt") == config["fusion"]
+    assert len({pipeline_from_config(None, emotion_model=n).fusion_weights for n in model_names(config)}) > 1

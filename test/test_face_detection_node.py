@@ -124,7 +124,7 @@ def test_undecodable_jpeg_is_skipped_and_the_next_frame_processed(harness, photo
     good = CompressedImage(format="jpeg")
     good.data = cv2.imencode(".jpg", photo)[1].tobytes()
     assert len(harness.send(harness.compressed, good).faces) == 1
-    assert harness.node.counters.rejected == 1
+    assert harness.node.diagnostics.stats.dropped_by_cause() == {"corrupt data": 1}
 
 
 def bad_frames(photo):
@@ -142,13 +142,14 @@ def bad_frames(photo):
 
 def test_bad_frames_are_survived_and_the_next_good_frame_is_processed(harness, photo):
     for problem, msg in bad_frames(photo).items():
-        rejected = harness.node.counters.rejected
+        dropped = sum(harness.node.diagnostics.stats.dropped_by_cause().values())
         assert harness.send(harness.raw, msg, wait_result=False) is None, problem
-        assert harness.node.counters.rejected == rejected + 1, problem
+        assert sum(harness.node.diagnostics.stats.dropped_by_cause().values()) == dropped + 1, problem
         result = harness.send(harness.raw, image_msg(photo, "rgb8"))
         assert result is not None and len(result.faces) == 1, f"no result after a frame with {problem}"
-    # Each cause got its own warning although all came within one throttle period.
+    # Each cause got its own warning although all came within one throttle period, and its own count.
     assert harness.node.bad_frame_warnings.logged == {"unsupported encoding", "step", "data length", "image size"}
+    assert harness.node.diagnostics.stats.dropped_by_cause() == dict.fromkeys(harness.node.bad_frame_warnings.logged, 1)
 
 
 def test_an_8000_by_8000_frame_is_processed_in_seconds_and_the_next_frame_too(harness, photo):
@@ -164,13 +165,13 @@ def test_an_8000_by_8000_frame_is_processed_in_seconds_and_the_next_frame_too(ha
     assert abs(box.y - reference.y * scale_y) < 0.05 * box.height
     assert abs(box.width / (reference.width * scale_x) - 1) < 0.05
     after = harness.send(harness.raw, image_msg(photo, "bgr8"))
-    assert after is not None and len(after.faces) == 1 and harness.node.counters.rejected == 0
+    assert after is not None and len(after.faces) == 1 and harness.node.diagnostics.stats.dropped_by_cause() == {}
 
 
 def test_crops_are_computed_only_while_subscribed(harness, photo):
     for _ in range(3):
         assert len(harness.send(harness.raw, image_msg(photo, "bgr8")).faces) == 1
-    assert harness.node.counters.crops_published == 0
+    assert harness.node.crops_published == 0
     harness.subscribe_crops()
     assert wait_until(lambda: harness.node.crops_pub.get_subscription_count() > 0, 10.0, harness.spin)
     result = harness.send(harness.raw, image_msg(photo, "bgr8"))

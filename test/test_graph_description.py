@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -94,6 +95,23 @@ def test_emotion_model_argument_names_the_model_and_left_empty_keeps_the_paramet
     assert expression.overrides == {"emotion_model": "fer2013"}
     expression = next(s for s in load_graph().resolve() if s.name == "expression")
     assert "emotion_model" not in expression.overrides
+
+
+@pytest.mark.parametrize("argument, node, value, parameter", [
+    ("detector", "face_detection", "mediapipe_short_range", "mediapipe_short_range"),
+    ("emotion_backend", "expression", "torch", "torch"),
+    ("coarse_to_fine", "expression", "true", True),
+    ("coarse_to_fine", "expression", "off", False),
+    ("emotion_smoothing", "expression", "attention", "attention"),
+    ("au_estimator", "expression", "learned", "learned"),
+])
+def test_model_choice_arguments_override_one_parameter_and_left_empty_keep_the_files(argument, node, value,
+                                                                                      parameter):
+    spec = next(s for s in load_graph().resolve({argument: value}) if s.name == node)
+    default = next(s for s in load_graph().resolve() if s.name == node)
+    assert spec.overrides == {**default.overrides, argument: parameter}
+    assert argument not in default.overrides
+    assert f"{argument}:={json.dumps(parameter)}" in spec.process_args()
 
 
 def test_parse_assignments():

@@ -8,8 +8,11 @@ from rclpy.parameter import Parameter
 
 from conftest import media_path
 from fer_perception.nodes import camera_node, expression_node, face_detection_node, monitor_node
+from fer_perception.emotion.classifier import BACKENDS
+from fer_perception.expression_pipeline import EMOTION_SMOOTHING_METHODS, load_yaml
 from fer_perception.nodes.runtime import bring_up
 from fer_perception.parameter_spec import Param
+from fer_perception.paths import config_path
 
 NODES = {
     "camera": (camera_node.CameraNode, camera_node.PARAMS, {"source": "single_face.mp4"}),
@@ -45,7 +48,7 @@ def test_bad_values_are_refused_at_start_and_at_run_time(name, tmp_path, ros_con
     node = start(name, tmp_path, ros_context, start_up)
     try:
         for param in params:
-            assert node.get_parameter(param.name).value == param.default, f"{name}.{param.name} at start"
+            assert node.get_parameter_or(param.name).value == param.default, f"{name}.{param.name} at start"
             for value in bad_values(param):
                 try:
                     result = node.set_parameters([Parameter(param.name, value=value)])[0]
@@ -53,7 +56,7 @@ def test_bad_values_are_refused_at_start_and_at_run_time(name, tmp_path, ros_con
                 except Exception as error:  # noqa: BLE001 - rclpy refuses a wrong type by raising
                     refused, reason = True, str(error)
                 assert refused and reason, f"{name}.{param.name}={value!r} was accepted"
-                assert node.get_parameter(param.name).value == param.default, f"{name}.{param.name} changed"
+                assert node.get_parameter_or(param.name).value == param.default, f"{name}.{param.name} changed"
     finally:
         node.destroy_node()
 
@@ -75,3 +78,23 @@ def test_a_qos_override_given_as_a_parameter_takes_effect(ros_context):
         assert node.get_parameter("qos_overrides./events.publisher.reliability").value == "reliable"
     finally:
         node.destroy_node()
+
+
+def test_the_model_choices_given_as_parameters_replace_the_configuration_files(ros_context):
+    """emotion_backend, coarse_to_fine and emotion_smoothing override emotion.yaml and expression.yaml; left out,
+    the files' choices stand."""
+    emotion = load_yaml(config_path("emotion.yaml"))
+    files = (emotion["classifier"]["backend"], bool(emotion["coarse_to_fine"]),
+             load_yaml(config_path("expression.yaml"))["smoothing"]["emotion_method"])
+    chosen = {"emotion_backend": next(b for b in BACKENDS if b != files[0]), "coarse_to_fine": not files[1],
+              "emotion_smoothing": next(m for m in EMOTION_SMOOTHING_METHODS if m != files[2])}
+    for overrides, expected in ((chosen, tuple(chosen.values())), ({}, files)):
+        node = expression_node.ExpressionNode(context=ros_context, parameter_overrides=[
+            Parameter(name, value=value) for name, value in overrides.items()])
+        try:
+            bring_up(node)
+            pipeline = node.pipeline
+            assert (pipeline.classifier.backend, pipeline.coarse_to_fine, pipeline.smoothing.emotion_method) == \
+                expected
+        finally:
+            node.destroy_node()

@@ -12,12 +12,16 @@ from rosbags.highlevel import AnyReader
 
 from bag_helpers import NS, video_frames, write_image_bag
 from conftest import REPO, media_path
+from fer_perception.emotion.classifier import BACKENDS
+from fer_perception.expression_pipeline import EMOTION_SMOOTHING_METHODS
+from fer_perception.face.detector import detector_names
+from fer_perception.offline.analysis import AnalysisChoices, Analyzer
 from fer_perception.offline.analyze_cli import main as analyze
 from fer_perception.offline.bags import typestore
 from fer_perception.offline.render import PANEL_WIDTH, MIN_HEIGHT
 from fer_perception.offline.render_cli import main as render
 from fer_perception.offline.results import EVENT_COLUMNS, is_complete
-from fer_perception.report import AU_COLUMNS, FACE_COLUMNS
+from fer_perception.report import AU_COLUMNS, FACE_COLUMNS, PROBABILITY_SMOOTHED_COLUMNS
 
 CLIP = "single_face.mp4"
 POSITION_COLUMNS = ("source", "time_s")  # what legitimately differs between a video and a bag of its frames
@@ -102,6 +106,39 @@ def test_a_neutral_range_is_each_face_s_neutral_face_from_the_first_frame(video_
     with pytest.raises(SystemExit) as refused:
         analyze([str(media_path(CLIP)), "--out", str(tmp_path / "bad"), "--neutral", "2:1"])
     assert refused.value.code != 0 and "--neutral" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+
+
+def test_model_choices_are_applied_recorded_and_refused_when_unknown(video_analysis, tmp_path, capsys):
+    choices = AnalysisChoices(detector="mediapipe_short_range", emotion_backend="torch", coarse_to_fine=True,
+                              emotion_smoothing="attention", au_estimator="geometry")
+    analyzer = Analyzer.from_config(warn=lambda message: None, choices=choices)
+    try:
+        assert (analyzer.front_end.config.detector, analyzer.pipeline.classifier.backend,
+                analyzer.pipeline.coarse_to_fine, analyzer.pipeline.smoothing.emotion_method,
+                analyzer.pipeline.au_estimator.name) == tuple(choices.made().values())
+    finally:
+        analyzer.close()
+    with pytest.raises(ValueError, match="learned.checkpoints"):  # the learned estimator is asked for, unconfigured
+        Analyzer.from_config(warn=lambda message: None, choices=AnalysisChoices(au_estimator="learned"))
+
+    out = tmp_path / "attention"
+    assert analyze([str(media_path(CLIP)), "--out", str(out), "--quiet", "--smoothing", "attention",
+                    "--coarse-to-fine"]) == 0
+    made = {"coarse_to_fine": True, "emotion_smoothing": "attention"}
+    assert json.loads((out / "summary.json").read_text())["choices"] == made
+    assert json.loads((video_analysis / "summary.json").read_text())["choices"] == {}
+    smoothed = [[r[c] for c in PROBABILITY_SMOOTHED_COLUMNS] for r in rows(out)]
+    assert smoothed != [[r[c] for c in PROBABILITY_SMOOTHED_COLUMNS] for r in rows(video_analysis)]
+    assert is_complete(out, media_path(CLIP), None, made) and not is_complete(out, media_path(CLIP)), \
+        "other choices must analyse again"
+
+    for option, choices_listed in (("--detector", detector_names()), ("--emotion-backend", BACKENDS),
+                                   ("--smoothing", EMOTION_SMOOTHING_METHODS), ("--au-estimator", ("geometry",))):
+        with pytest.raises(SystemExit) as refused:
+            analyze([str(media_path(CLIP)), "--out", str(tmp_path / "bad"), option, "fastest"])
+        error = capsys.readouterr().err
+        assert refused.value.code == 2 and option in error and all(name in error for name in choices_listed)
+    assert not (tmp_path / "bad").exists()
 
 
 def test_sqlite_bag_of_jpeg_images(clip_frames, tmp_path):

@@ -103,6 +103,8 @@ class EmotionClassifier:
         self._input_size = spec.input_size
         self._mean, self._std = spec.mean, spec.std
         self._forward = BACKENDS[backend](network, spec.input_size, Path(model_path))
+        self.backend = backend
+        """The name of the backend the network runs on (:data:`BACKENDS`)."""
         self.flip = flip
 
     def predict(self, crops: Sequence[np.ndarray]) -> np.ndarray:

@@ -4,11 +4,12 @@
 name, file, what it was trained on) and which one is used
 (``classifier.model``); the expression node's ``emotion_model`` parameter,
 the graph's ``emotion_model`` argument and ``fer-analyze --emotion-model``
-pick another by name. A name that is not in the list, and is not a path to a
-``.pt`` file either, is an error that lists the choices. A missing or corrupt
-model file is a start-up error naming the file, unless
-``classifier.on_missing_model: facs_only`` asks for a warning and the FACS
-mapping alone.
+pick another by name (and the ``emotion_backend`` parameter and argument and
+``fer-analyze --emotion-backend`` how it runs). A name that is not in the
+list, and is not a path to a ``.pt`` file either, is an error that lists the
+choices. A missing or corrupt model file is a start-up error naming the file,
+unless ``classifier.on_missing_model: facs_only`` asks for a warning and the
+FACS mapping alone.
 """
 from __future__ import annotations
 
@@ -45,6 +46,14 @@ def _package_path(path: str | Path) -> Path:
     return path if path.is_absolute() else share_dir() / path
 
 
+def model_fusion(config: dict, name: str | None = None) -> dict:
+    """The fusion weights for the model called ``name`` (default: ``classifier.model``): its own ``fusion`` in
+    ``classifier.models`` (chosen on val for that model by ``fer-fit-fusion``), else the file's ``fusion``."""
+    name = name or str(config["classifier"]["model"])
+    entry = (config["classifier"].get("models") or {}).get(name) or {}
+    return dict(entry.get("fusion") or config["fusion"])
+
+
 def model_path(config: dict, name: str | None = None) -> Path:
     """The file of the model called ``name`` (default: ``classifier.model``): a listed name, or a ``.pt`` path
     (relative paths are relative to the package's share directory)."""
@@ -58,9 +67,10 @@ def model_path(config: dict, name: str | None = None) -> Path:
                                    f"or give a {MODEL_SUFFIX} file")
 
 
-def load_emotion_model(config: dict, warn: Callable[[str], None], name: str | None = None):
-    """The learned classifier called ``name`` (default: ``classifier.model`` of ``config``, ``emotion.yaml``),
-    or None when it is not used or may be missing."""
+def load_emotion_model(config: dict, warn: Callable[[str], None], name: str | None = None,
+                       backend: str | None = None):
+    """The learned classifier called ``name`` (default: ``classifier.model`` of ``config``, ``emotion.yaml``)
+    run by ``backend`` (default: its ``classifier.backend``), or None when it is not used or may be missing."""
     section = config["classifier"]
     if section["on_missing_model"] not in ON_MISSING_MODEL:
         raise ValueError(f"classifier.on_missing_model {section['on_missing_model']!r} is not one of "
@@ -73,7 +83,8 @@ def load_emotion_model(config: dict, warn: Callable[[str], None], name: str | No
             raise ModelLoadError(f"emotion model file not found: {path}")
         from fer_perception.emotion.classifier import EmotionClassifier
 
-        return EmotionClassifier(path, backend=section["backend"], flip=bool(section.get("flip_tta", False)))
+        return EmotionClassifier(path, backend=backend or section["backend"],
+                                 flip=bool(section.get("flip_tta", False)))
     except ModelLoadError as error:
         if section["on_missing_model"] == "facs_only":
             warn(f"{error}; using the FACS mapping alone")

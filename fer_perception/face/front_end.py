@@ -78,7 +78,7 @@ class FaceFrontEndConfig:
     crop_border: str = "constant"
     """How crops reaching past the image border are filled: 'constant' (black) or 'replicate'."""
     deterministic_ids: bool = False
-    """Ids 'f0', 'f1', ... in order of confirmation instead of random 8-hex-digit ids."""
+    """Ids 'f0', 'f1', ... in order of confirmation, without the random run tag of live ids ('f0-k7q')."""
     full_quality_face_px: float = 96.0
     """Face box height at and above which size no longer lowers the quality score."""
     sharpness_reference: float = 0.1

@@ -28,5 +28,5 @@ FRONT_END_PARAMS = [
     Param("crop_border", DEFAULTS.crop_border, "Fill of crops reaching past the image border.",
           choices=("constant", "replicate")),
     Param("deterministic_ids", DEFAULTS.deterministic_ids, "Ids f0, f1, ... in order of appearance "
-          "(tests, replay) instead of short unique ids."),
+          "(tests, replay), without the run tag that keeps live ids unique across restarts (f0-k7q)."),
 ]

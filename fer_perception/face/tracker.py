@@ -16,11 +16,22 @@ row, and dropped silently at its first miss, so a detection that flickers for
 fewer than ``min_hits`` frames never becomes a face. A confirmed track survives
 up to ``max_misses`` frames in a row without a match (coasting on its
 prediction) and is then reported once as lost.
+
+Ids are short and readable: ``f0``, ``f1``, ... in order of confirmation,
+followed in live use by a tag of three random characters drawn once per
+tracker (``f0-k7q``). A face node that restarts (a new process, or
+deactivated and activated again) starts a new tracker and counts from
+``f0`` again; the tag keeps its faces apart from those of the previous run,
+which the expression node may still be following (until ``track_timeout_s``)
+and which a recording of both runs holds under the same topic, and from the
+faces of a second face node in the same graph. ``deterministic_ids`` leaves
+the tag out, for tests and offline analyses that must name faces alike on
+every run.
 """
 from __future__ import annotations
 
 import math
-import uuid
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -36,6 +47,9 @@ VELOCITY_SMOOTHING = 0.5
 MAX_SIZE_RATIO = 2.0
 """Observation and track sizes (sqrt of area) differing by more than this factor never match."""
 _FORBIDDEN = 1e6
+ID_TAG_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+"""Characters of the run tag: lower case and digits, without those easily misread (i, l, o, 0, 1)."""
+ID_TAG_LENGTH = 3
 
 
 @dataclass(frozen=True, eq=False)
@@ -109,10 +123,11 @@ class FaceTracker:
         self._iou_threshold = iou_threshold
         self._max_centre_distance = max_centre_distance
         self._max_tracks = max_tracks
-        self._deterministic_ids = deterministic_ids
         self._tracks: list[Track] = []
         self._next_key = 0
         self._confirmed_count = 0
+        self._id_tag = "" if deterministic_ids else "-" + "".join(
+            secrets.choice(ID_TAG_ALPHABET) for _ in range(ID_TAG_LENGTH))
 
     @property
     def tracks(self) -> list[Track]:
@@ -215,10 +230,7 @@ class FaceTracker:
         return lost
 
     def _new_id(self) -> str:
-        if self._deterministic_ids:
-            track_id = f"f{self._confirmed_count}"
-        else:
-            track_id = uuid.uuid4().hex[:8]
+        track_id = f"f{self._confirmed_count}{self._id_tag}"
         self._confirmed_count += 1
         return track_id
 

@@ -15,19 +15,24 @@ a file starts again from its beginning on the next activation). With
 ready: the image topic has a subscriber and every node of ``wait_for_nodes``
 says it is active. fer-run and the launch file activate the camera after the
 perception anyway; the wait is what keeps a file from being played into a
-graph started all at once without a lifecycle manager.
+graph started all at once without a lifecycle manager. Its status (frame
+rate, publishing time) goes to ``/diagnostics``
+(:mod:`fer_perception.nodes.diagnostics`); waiting for the graph and the end
+of a file are reported as OK, a source that stops delivering as ERROR.
 """
 from __future__ import annotations
 
 import threading
 import time
 
+import cv2
 from builtin_interfaces.msg import Time
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
+from fer_perception.nodes.diagnostics import DIAGNOSTICS_PARAMS, NodeDiagnostics
 from fer_perception.nodes.discovery import SUBSCRIBER_SETTLE_PARAM, ActiveNodes, wait_for_subscribers
 from fer_perception.nodes.lifecycle import ManagedNode, reports_start_errors
 from fer_perception.nodes.messages import bgr8_image_msg
@@ -61,6 +66,7 @@ PARAMS = [
     Param("wait_timeout", 30.0, "Seconds wait_for_subscribers waits at most; then the camera plays anyway, with "
           "one warning naming what it waited for.", min=0.0, max=3600.0, read_only=True),
     SUBSCRIBER_SETTLE_PARAM,
+    *DIAGNOSTICS_PARAMS,
 ]
 
 
@@ -83,7 +89,7 @@ class CameraNode(ManagedNode):
         self.image_pub = self.info_pub = self.clock_pub = None
         self.source: FrameSource | None = None
         self.finished = threading.Event()
-        self.published = 0
+        self.diagnostics = NodeDiagnostics(self, "image source")
         self._last_stamp_s = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -100,6 +106,7 @@ class CameraNode(ManagedNode):
         self.clock_pub = (self.create_lifecycle_publisher(Clock, "/clock", reliable(10),
                                                           qos_overriding_options=QOS_OVERRIDES)
                           if self.media_stamps else None)
+        self.diagnostics.create_publisher()
         return super().on_configure(state)
 
     @reports_start_errors
@@ -109,16 +116,17 @@ class CameraNode(ManagedNode):
                                   self.config["width"], self.config["height"], self._stop)
         self.finished.clear()
         self.failure = None
-        self.published = 0
         wait_for = [name.strip() for name in self.config["wait_for_nodes"].split(",") if name.strip()]
         self._active_nodes = ActiveNodes(self, wait_for) if self.config["wait_for_subscribers"] else None
         result = super().on_activate(state)  # the publishers publish from here on
+        self.diagnostics.start(self.source.description, f"OpenCV {cv2.__version__}")
         self.get_logger().info(f"publishing {self.source.description} on {self.image_pub.topic_name}")
         self._thread = threading.Thread(target=self._capture_loop, name="camera_capture", daemon=True)
         self._thread.start()
         return result
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.diagnostics.stop()
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5.0)
@@ -133,7 +141,13 @@ class CameraNode(ManagedNode):
             if publisher is not None:
                 self.destroy_lifecycle_publisher(publisher)
         self.image_pub = self.info_pub = self.clock_pub = None
+        self.diagnostics.destroy_publisher()
         return super().on_cleanup(state)
+
+    @property
+    def published(self) -> int:
+        """Frames published since the node was activated."""
+        return self.diagnostics.stats.processed_total
 
     def _period(self) -> float:
         """Seconds between frames, read each frame so that a changed 'rate' applies at once."""
@@ -152,17 +166,23 @@ class CameraNode(ManagedNode):
             self.finished.set()
 
     def _stream(self) -> None:
-        if self.config["wait_for_subscribers"] and not wait_for_subscribers(
-                [self.image_pub], self.config["subscriber_settle"], self._stop, self.get_logger().info,
-                nodes=self._active_nodes, timeout_s=self.config["wait_timeout"], warn=self.get_logger().warning):
-            return
+        stats = self.diagnostics.stats
+        if self.config["wait_for_subscribers"]:
+            stats.idle("waiting for the graph to be ready")
+            if not wait_for_subscribers([self.image_pub], self.config["subscriber_settle"], self._stop,
+                                        self.get_logger().info, nodes=self._active_nodes,
+                                        timeout_s=self.config["wait_timeout"], warn=self.get_logger().warning):
+                return
+            stats.expect_input()
         media_offset = 0.0
         next_due = float("-inf")
         while not self._stop.is_set():
             frame = self.source.read()
             if frame is None:
                 if not self.get_parameter("loop").value:
-                    self.get_logger().info(f"end of {self.source.description} after {self.published} frames")
+                    end = f"end of {self.source.description} after {self.published} frames"
+                    stats.idle(end)
+                    self.get_logger().info(end)
                     return
                 media_offset = self._last_stamp_s + (1.0 / self.source.nominal_rate)
                 try:
@@ -172,6 +192,7 @@ class CameraNode(ManagedNode):
                     self.get_logger().error(f"{self.failure}; stopping after {self.published} frames")
                     return
                 continue
+            stats.received()
             period = self._period()
             next_due = max(next_due + period, time.monotonic())
             if self._stop.wait(max(0.0, next_due - time.monotonic())):
@@ -179,6 +200,7 @@ class CameraNode(ManagedNode):
             self._publish(frame, media_offset)
 
     def _publish(self, frame: Frame, media_offset: float) -> None:
+        started = time.monotonic()
         self._last_stamp_s = media_offset + frame.media_time_s
         if self.media_stamps:
             stamp = stamp_from_seconds(self._last_stamp_s)
@@ -190,7 +212,7 @@ class CameraNode(ManagedNode):
         info = CameraInfo(header=header, height=image.height, width=image.width)
         self.image_pub.publish(image)
         self.info_pub.publish(info)
-        self.published += 1
+        self.diagnostics.stats.processed(time.monotonic() - started)
 
 
 main = node_main(CameraNode)

@@ -4,8 +4,8 @@ It pairs the faces and crops messages by stamp and hands the newest pair to
 a worker thread running the ROS-free :class:`ExpressionPipeline`; frames it
 had no time for are counted as skipped, but the track losses they carried are
 kept. It publishes the expressions message for every processed frame, an
-events message whenever something happened, and ``/diagnostics`` once per
-second (rate, latency from image stamp to publish, faces, skips). While
+events message whenever something happened, and its status on
+``/diagnostics`` (:mod:`fer_perception.nodes.diagnostics`). While
 someone subscribes to ``debug_image`` (checked twice a second), it also
 subscribes to the camera, draws boxes, ids, labels and AU bars onto the frame
 of the same stamp and publishes it. On
@@ -35,7 +35,6 @@ import time
 from collections import deque
 from pathlib import Path
 
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from fer_msgs.msg import Events, Expressions, FaceCrops, Faces
 from fer_msgs.srv import CaptureNeutral
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
@@ -44,10 +43,14 @@ from std_msgs.msg import Header
 
 from fer_perception.annotate import draw_faces
 from fer_perception.au.estimators import au_estimator_names
+from fer_perception.diagnostics_stats import BUSY, FAILED
+from fer_perception.emotion.classifier import BACKENDS
 from fer_perception.emotion.loading import load_emotion_model
-from fer_perception.expression_pipeline import ExpressionFrame, ExpressionPipeline, load_yaml, pipeline_from_config
+from fer_perception.expression_pipeline import (EMOTION_SMOOTHING_METHODS, ExpressionFrame, ExpressionPipeline,
+                                                load_yaml, pipeline_from_config)
 from fer_perception.image_codec import ImageDecodeError, decode_image
 from fer_perception.latest_slot import LatestSlot
+from fer_perception.nodes.diagnostics import DIAGNOSTICS_PARAMS, NodeDiagnostics
 from fer_perception.nodes.messages import (bgr8_image_msg, crop_images, events_msg, expressions_msg, face_frame,
                                            ns_to_stamp, stamp_to_ns)
 from fer_perception.nodes.lifecycle import ManagedNode, reports_start_errors
@@ -67,13 +70,21 @@ PARAMS = [
     Param("emotion_model", "", "Emotion classifier by name (classifier.models of emotion_config) or a .pt file; "
           "empty = classifier.model of emotion_config. An unknown name stops the node with the list of names.",
           read_only=True),
+    Param("emotion_backend", "", "How the emotion classifier runs; empty = classifier.backend of emotion_config.",
+          choices=("", *BACKENDS), read_only=True),
+    Param("coarse_to_fine", None, "Label {neutral, happy, surprise, negative} first, then within negative; "
+          "unset = coarse_to_fine of emotion_config.", value_type=bool, read_only=True),
+    Param("emotion_smoothing", "", "How emotion probabilities are smoothed per face; empty = "
+          "smoothing.emotion_method of expression_config.", choices=("", *EMOTION_SMOOTHING_METHODS),
+          read_only=True),
     Param("au_estimator", "", "AU estimator by name; empty = the one in au_config.",
           choices=("", *au_estimator_names()), read_only=True),
-    Param("diagnostics_period", 1.0, "Seconds between /diagnostics messages.", min=0.1, max=60.0, read_only=True),
     Param("neutral_capture_duration_s", 2.0, "Seconds of frames a neutral capture (service capture_neutral) "
           "takes as the face's neutral face when the request gives no duration.", min=0.1, max=30.0),
+    *DIAGNOSTICS_PARAMS,
 ]
 PAIRING_WINDOW = 30  # faces/crops messages kept while waiting for their partner
+NO_CROPS = "no crops"  # why a faces message was dropped: its crops did not come while it was the newest
 DEBUG_SUBSCRIBER_CHECK_S = 0.5  # how often the node looks for debug_image subscribers
 
 
@@ -86,7 +97,8 @@ class ExpressionNode(ManagedNode):
         self.config: dict = {}
         self.emotion_config: dict | None = None
         self.pipeline: ExpressionPipeline | None = None
-        self.expressions_pub = self.events_pub = self.diagnostics_pub = self.debug_pub = None
+        self.expressions_pub = self.events_pub = self.debug_pub = None
+        self.diagnostics = NodeDiagnostics(self, "expression stage")
         self._capture_service = None
         self._input_subscriptions: list = []  # created on activate
         self._activity_timers: list = []
@@ -103,15 +115,11 @@ class ExpressionNode(ManagedNode):
         self._pending_lost: list[str] = []
         # The pipeline is not thread-safe: the worker's frames and the service's captures take turns.
         self._pipeline_lock = threading.Lock()
-        self._reset_counters()
+        self._forget_last_frame()
 
-    def _reset_counters(self) -> None:
+    def _forget_last_frame(self) -> None:
         self._last_header: Header | None = None
         self._last_frame_monotonic = 0.0
-        self.processed = 0
-        self._latencies: deque[float] = deque(maxlen=300)
-        self._faces_seen = 0
-        self._window_start = (time.monotonic(), 0)
 
     @reports_start_errors
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -121,8 +129,7 @@ class ExpressionNode(ManagedNode):
                                                                qos_overriding_options=QOS_OVERRIDES)
         self.events_pub = self.create_lifecycle_publisher(Events, "events", reliable(100),
                                                           qos_overriding_options=QOS_OVERRIDES)
-        self.diagnostics_pub = self.create_lifecycle_publisher(DiagnosticArray, "/diagnostics", reliable(10),
-                                                               qos_overriding_options=QOS_OVERRIDES)
+        self.diagnostics.create_publisher()
         self.debug_pub = self.create_lifecycle_publisher(Image, "debug_image", reliable(2),
                                                          qos_overriding_options=QOS_OVERRIDES)
         self._capture_service = self.create_service(CaptureNeutral, "~/capture_neutral", self._capture_neutral)
@@ -131,27 +138,34 @@ class ExpressionNode(ManagedNode):
     @reports_start_errors
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         classifier = load_emotion_model(self.emotion_config, self.get_logger().warning,
-                                        self.config["emotion_model"] or None)
+                                        self.config["emotion_model"] or None, self.config["emotion_backend"] or None)
         pipeline = pipeline_from_config(
             classifier, Path(self.config["au_config"]), Path(self.config["emotion_config"]),
-            Path(self.config["expression_config"]), self.config["au_estimator"] or None)
+            Path(self.config["expression_config"]), self.config["au_estimator"] or None,
+            self.config["coarse_to_fine"], self.config["emotion_smoothing"] or None,
+            self.config["emotion_model"] or None)
         with self._pipeline_lock:
             self.pipeline = pipeline
-        self._reset_counters()
+        self._forget_last_frame()
         self.frames = LatestSlot()
         result = super().on_activate(state)  # the publishers publish from here on
+        section = self.emotion_config["classifier"]
+        emotion = (f"emotion {self.config['emotion_model'] or section['model']} ({classifier.backend})"
+                   if classifier is not None else "emotion by FACS mapping only")
+        self.diagnostics.start(self.resolve_topic_name("faces"), f"{emotion}, AUs by {pipeline.au_estimator.name}")
         self._input_subscriptions = [self.create_subscription(Faces, "faces", self._on_faces, reliable(10),
                                                               qos_overriding_options=QOS_OVERRIDES)]
         if pipeline.needs_crops:
             self._input_subscriptions.append(self.create_subscription(
                 FaceCrops, "face_crops", self._on_crops, reliable(10), qos_overriding_options=QOS_OVERRIDES))
-        self._activity_timers = [self.create_timer(DEBUG_SUBSCRIBER_CHECK_S, self._follow_debug_subscribers),
-                                 self.create_timer(self.config["diagnostics_period"], self._publish_diagnostics)]
+        self._activity_timers = [self.create_timer(DEBUG_SUBSCRIBER_CHECK_S, self._follow_debug_subscribers)]
         self._running = True
         self._worker = threading.Thread(target=self._work, name="expression_worker", daemon=True)
         self._worker.start()
         sources = "learned + FACS" if classifier is not None else "FACS mapping only"
-        self.get_logger().info(f"AUs by {pipeline.au_estimator.name}, emotion from {sources}")
+        decision = ", coarse-to-fine" if pipeline.coarse_to_fine else ""
+        self.get_logger().info(f"AUs by {pipeline.au_estimator.name}, emotion from {sources}{decision}, "
+                               f"{pipeline.smoothing.emotion_method} smoothing")
         return result
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -160,6 +174,7 @@ class ExpressionNode(ManagedNode):
         for timer in self._activity_timers:
             self.destroy_timer(timer)
         self._input_subscriptions, self._activity_timers = [], []
+        self.diagnostics.stop()
         self._follow_debug_subscribers(watched=False)
         self._running = False
         self.frames.close()
@@ -180,9 +195,10 @@ class ExpressionNode(ManagedNode):
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
-        for publisher in (self.expressions_pub, self.events_pub, self.diagnostics_pub, self.debug_pub):
+        for publisher in (self.expressions_pub, self.events_pub, self.debug_pub):
             self.destroy_lifecycle_publisher(publisher)
-        self.expressions_pub = self.events_pub = self.diagnostics_pub = self.debug_pub = None
+        self.expressions_pub = self.events_pub = self.debug_pub = None
+        self.diagnostics.destroy_publisher()
         self.destroy_service(self._capture_service)
         self._capture_service = None
         self.emotion_config = None
@@ -203,11 +219,16 @@ class ExpressionNode(ManagedNode):
         self._images.append(msg)
 
     def _on_faces(self, msg: Faces) -> None:
+        stats = self.diagnostics.stats
+        stats.received()
         with self._pair_lock:
             self._pending_lost.extend(msg.lost_ids)
             if not self.pipeline.needs_crops:
-                self.frames.put((msg, None))
+                if self.frames.put((msg, None)):
+                    stats.dropped(BUSY)
                 return
+            if len(self._faces) == self._faces.maxlen:
+                stats.dropped(NO_CROPS)  # the oldest leaves the pairing window
             self._faces.append(msg)
             self._pair()
 
@@ -217,15 +238,18 @@ class ExpressionNode(ManagedNode):
             self._pair()
 
     def _pair(self) -> None:
-        """Hand over the newest faces message whose crops have arrived; older ones are skipped."""
+        """Hand over the newest faces message whose crops have arrived; older ones (no crops came for them) are
+        dropped."""
         crops_by_stamp = {stamp_to_ns(c.header.stamp): c for c in self._crops}
         for faces in reversed(self._faces):
             crops = crops_by_stamp.get(stamp_to_ns(faces.header.stamp))
             if crops is not None:
-                self.frames.put((faces, crops))
+                if self.frames.put((faces, crops)):
+                    self.diagnostics.stats.dropped(BUSY)
                 stamp = stamp_to_ns(faces.header.stamp)
                 while self._faces and stamp_to_ns(self._faces[0].header.stamp) <= stamp:
-                    self._faces.popleft()
+                    if self._faces.popleft() is not faces:
+                        self.diagnostics.stats.dropped(NO_CROPS)
                 while self._crops and stamp_to_ns(self._crops[0].header.stamp) <= stamp:
                     self._crops.popleft()
                 return
@@ -239,9 +263,11 @@ class ExpressionNode(ManagedNode):
             try:
                 self._process(*pair)
             except Exception as error:  # noqa: BLE001 - the node must survive any frame
+                self.diagnostics.stats.dropped(FAILED)
                 self.get_logger().error(f"expression stage failed on a frame: {error!r}", throttle_duration_sec=5.0)
 
     def _process(self, faces: Faces, crops: FaceCrops | None) -> None:
+        started = time.monotonic()
         frame = face_frame(faces)
         with self._pair_lock:
             frame.lost, self._pending_lost = list(dict.fromkeys([*self._pending_lost, *frame.lost])), []
@@ -258,11 +284,10 @@ class ExpressionNode(ManagedNode):
             self.events_pub.publish(events_msg(result.events, faces.header))
         if self.debug_pub.get_subscription_count() > 0:
             self._publish_debug_image(frame, result)
-        self._latencies.append(time.time() - frame.stamp_ns / 1e9)
-        self._faces_seen = len(result.expressions)
         self._last_header = faces.header
         self._last_frame_monotonic = time.monotonic()
-        self.processed += 1
+        self.diagnostics.stats.faces = len(result.expressions)
+        self.diagnostics.stats.processed(self._last_frame_monotonic - started)
 
     def _expire_idle_tracks(self) -> None:
         """Close the tracks of a graph whose frames stopped: source time is taken to run on with the wall
@@ -316,28 +341,6 @@ class ExpressionNode(ManagedNode):
             return
         draw_faces(image, frame.faces, {e.face_id: e for e in result.expressions})
         self.debug_pub.publish(bgr8_image_msg(image, source.header))
-
-    def _publish_diagnostics(self) -> None:
-        now = time.monotonic()
-        start, processed_then = self._window_start
-        self._window_start = (now, self.processed)
-        latencies = sorted(self._latencies)
-        self._latencies.clear()
-        values = {
-            "rate_hz": (self.processed - processed_then) / max(now - start, 1e-9),
-            "latency_median_ms": 1000 * latencies[len(latencies) // 2] if latencies else float("nan"),
-            "faces": self._faces_seen,
-            "frames_processed": self.processed,
-            "frames_skipped": self.frames.skipped,
-            "tracks": len(self.pipeline.tracks),
-        }
-        status = DiagnosticStatus(level=DiagnosticStatus.OK, name=f"{self.get_name()}: expression stage",
-                                  message="running", hardware_id="fer_perception",
-                                  values=[KeyValue(key=k, value=f"{v:.3f}" if isinstance(v, float) else str(v))
-                                          for k, v in values.items()])
-        array = DiagnosticArray(status=[status])
-        array.header.stamp = self.get_clock().now().to_msg()
-        self.diagnostics_pub.publish(array)
 
 
 main = node_main(ExpressionNode)

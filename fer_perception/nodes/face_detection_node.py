@@ -3,8 +3,10 @@
 The subscription callback only stores the newest frame; a worker thread
 decodes it and runs the ROS-free :class:`FaceFrontEnd`, so the node always
 works on the newest frame and counts those it skipped. Bad frames are logged
-(rate-limited, naming the topic and the problem) and skipped; the node never
-dies on input. Crops are computed only while someone subscribes to them.
+(rate-limited, naming the topic and the problem), counted by cause and
+skipped; the node never dies on input. Crops are computed only while someone
+subscribes to them. Its status (rates, processing times, drops, faces) goes
+to ``/diagnostics`` (:mod:`fer_perception.nodes.diagnostics`).
 
 It is a lifecycle node (:mod:`fer_perception.nodes.lifecycle`): configuring
 checks the parameters and creates the publishers; activating loads the
@@ -17,7 +19,8 @@ for a paused node is worth.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, fields, replace
+import time
+from dataclasses import fields, replace
 
 import cv2
 import numpy as np
@@ -28,10 +31,12 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
+from fer_perception.diagnostics_stats import BUSY, FAILED, drop_summary
 from fer_perception.face.front_end import FaceFrontEnd, FaceFrontEndConfig
 from fer_perception.face.parameters import DEFAULTS, FRONT_END_PARAMS
 from fer_perception.image_codec import ImageDecodeError, decode_compressed, decode_image
 from fer_perception.latest_slot import LatestSlot, SequenceGaps
+from fer_perception.nodes.diagnostics import DIAGNOSTICS_PARAMS, NodeDiagnostics
 from fer_perception.nodes.messages import crops_msg, faces_msg
 from fer_perception.nodes.lifecycle import ManagedNode, reports_start_errors
 from fer_perception.nodes.log_throttle import CauseThrottle
@@ -43,17 +48,8 @@ NODE_PARAMS = [
     Param("input_transport", "raw", "Subscribe to sensor_msgs/Image on 'image' (raw) or to "
           "sensor_msgs/CompressedImage on '<image>/compressed' (compressed).", choices=("raw", "compressed"),
           read_only=True),
+    *DIAGNOSTICS_PARAMS,
 ]
-
-
-@dataclass
-class FrameCounters:
-    """What happened to the frames that reached the node."""
-
-    received: int = 0
-    processed: int = 0
-    rejected: int = 0
-    crops_published: int = 0
 
 
 class FaceDetectionNode(ManagedNode):
@@ -64,7 +60,8 @@ class FaceDetectionNode(ManagedNode):
         self.bad_frame_warnings = CauseThrottle()
         self.frames: LatestSlot[Image | CompressedImage] = LatestSlot()
         self.unseen = SequenceGaps()
-        self.counters = FrameCounters()
+        self.crops_published = 0
+        self.diagnostics = NodeDiagnostics(self, "face detection")
         self.front_end_config: FaceFrontEndConfig | None = None
         self.front_end: FaceFrontEnd | None = None
         self._pending_config: FaceFrontEndConfig | None = None
@@ -87,6 +84,7 @@ class FaceDetectionNode(ManagedNode):
                                                          qos_overriding_options=QOS_OVERRIDES)
         self.crops_pub = self.create_lifecycle_publisher(FaceCrops, "face_crops", reliable(10),
                                                          qos_overriding_options=QOS_OVERRIDES)
+        self.diagnostics.create_publisher()
         return super().on_configure(state)
 
     @reports_start_errors
@@ -94,8 +92,9 @@ class FaceDetectionNode(ManagedNode):
         if self._pending_config is not None:
             self.front_end_config, self._pending_config = self._pending_config, None
         self.front_end = FaceFrontEnd(self.front_end_config)
-        self.frames, self.unseen, self.counters = LatestSlot(), SequenceGaps(), FrameCounters()
+        self.frames, self.unseen, self.crops_published = LatestSlot(), SequenceGaps(), 0
         result = super().on_activate(state)  # the publishers publish from here on
+        self.diagnostics.start(self.input_topic, self.front_end_config.detector)
         if self._compressed:
             self._subscription = self.create_subscription(CompressedImage, self.input_topic, self._on_frame,
                                                           NEWEST_FRAME_QOS, qos_overriding_options=QOS_OVERRIDES)
@@ -111,6 +110,7 @@ class FaceDetectionNode(ManagedNode):
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.destroy_subscription(self._subscription)
         self._subscription = None
+        self.diagnostics.stop()
         self._running = False
         self.frames.close()
         if self._worker is not None:
@@ -118,26 +118,27 @@ class FaceDetectionNode(ManagedNode):
             self._worker = None
         self.front_end.close()
         self.front_end = None
-        self.get_logger().info(f"frames received {self.counters.received}, processed {self.counters.processed}, "
-                               f"skipped {self.frames_skipped}, rejected {self.counters.rejected}")
+        stats = self.diagnostics.stats
+        self.get_logger().info(f"frames received {stats.received_total}, processed {stats.processed_total}, "
+                               f"dropped {drop_summary(stats.dropped_by_cause())}")
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.destroy_lifecycle_publisher(self.faces_pub)
         self.destroy_lifecycle_publisher(self.crops_pub)
         self.faces_pub = self.crops_pub = None
+        self.diagnostics.destroy_publisher()
         self.front_end_config = self._pending_config = None
         return super().on_cleanup(state)
 
-    @property
-    def frames_skipped(self) -> int:
-        """Frames never processed: overwritten in the DDS queue or in the slot while the node was busy."""
-        return self.unseen.missed + self.frames.skipped
-
     def _on_frame(self, msg: Image | CompressedImage, info: dict) -> None:
-        self.counters.received += 1
-        self.unseen.observe(info["publisher_gid"]["data"], info.get("publication_sequence_number"))
-        self.frames.put(msg)
+        """Keep the newest frame; frames overwritten in the DDS queue or in the slot while the node was busy
+        are dropped as busy."""
+        stats = self.diagnostics.stats
+        stats.received()
+        stats.dropped(BUSY, self.unseen.observe(info["publisher_gid"]["data"], info.get("publication_sequence_number")))
+        if self.frames.put(msg):
+            stats.dropped(BUSY)
 
     def _on_parameters(self, changes: list[Parameter]) -> SetParametersResult:
         """Validate front-end changes as a whole; an accepted change restarts tracking. Before the node is
@@ -162,7 +163,7 @@ class FaceDetectionNode(ManagedNode):
             try:
                 self._process(msg)
             except Exception as error:  # noqa: BLE001 - the node must survive any frame
-                self.counters.rejected += 1
+                self.diagnostics.stats.dropped(FAILED)
                 self.get_logger().error(f"{self.input_topic}: frame failed: {error!r}", throttle_duration_sec=5.0)
 
     def _apply_pending_config(self) -> None:
@@ -172,14 +173,16 @@ class FaceDetectionNode(ManagedNode):
         self.front_end.close()
         self.front_end_config = config
         self.front_end = FaceFrontEnd(config)
+        self.diagnostics.backend = config.detector
         self.get_logger().info("face front-end parameters changed: tracking restarted")
 
     def _process(self, msg: Image | CompressedImage) -> None:
         self._apply_pending_config()
+        started = time.monotonic()
         try:
             image_rgb = cv2.cvtColor(self._decode(msg), cv2.COLOR_BGR2RGB)
         except ImageDecodeError as error:
-            self.counters.rejected += 1
+            self.diagnostics.stats.dropped(error.cause)
             if self.bad_frame_warnings.due(error.cause):
                 self.get_logger().warning(f"{self.input_topic}: skipping frame: {error}"
                                           f"{self.bad_frame_warnings.note(error.cause)}")
@@ -190,8 +193,9 @@ class FaceDetectionNode(ManagedNode):
         if self.crops_pub.get_subscription_count() > 0:
             crops = [self.front_end.crop(image_rgb, face) for face in frame.faces]
             self.crops_pub.publish(crops_msg(frame, crops, header))
-            self.counters.crops_published += 1
-        self.counters.processed += 1
+            self.crops_published += 1
+        self.diagnostics.stats.faces = len(frame.faces)
+        self.diagnostics.stats.processed(time.monotonic() - started)
 
     @staticmethod
     def _decode(msg: Image | CompressedImage) -> np.ndarray:

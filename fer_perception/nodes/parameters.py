@@ -4,7 +4,8 @@ A bad value given at start-up is logged with the reason and replaced by the
 default, so the node still starts; a bad value set at run time is refused
 with the reason (``ros2 param set`` shows it). Lifecycle nodes declare their
 parameters when constructed and read them (:func:`parameter_values`) when
-configured.
+configured. An optional parameter (a :class:`Param` without a default) is
+declared with its type and no value, and reads as None until given one.
 """
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from fer_perception.parameter_spec import Param, ParamValue
+
+ROS_TYPES = {bool: Parameter.Type.BOOL, int: Parameter.Type.INTEGER, float: Parameter.Type.DOUBLE,
+             str: Parameter.Type.STRING}
 
 
 def descriptor(param: Param) -> ParameterDescriptor:
@@ -45,16 +49,18 @@ def declare_parameters(node: Node, params: list[Param]) -> dict[str, ParamValue]
     node.add_on_set_parameters_callback(refuse_bad)
     values = {}
     for p in params:
+        initial = p.default if p.default is not None else ROS_TYPES[p.value_type]
         try:
-            parameter = node.declare_parameter(p.name, p.default, descriptor(p))
+            parameter = node.declare_parameter(p.name, initial, descriptor(p))
         except (InvalidParameterValueException, InvalidParameterTypeException, TypeError) as error:
-            node.get_logger().error(f"parameter {p.name}: {error}; using the default {p.default!r}")
-            parameter = node.declare_parameter(p.name, p.default, descriptor(p), ignore_override=True)
+            fallback = "leaving it unset" if p.default is None else f"using the default {p.default!r}"
+            node.get_logger().error(f"parameter {p.name}: {error}; {fallback}")
+            parameter = node.declare_parameter(p.name, initial, descriptor(p), ignore_override=True)
         values[p.name] = parameter.value
     return values
 
 
-def parameter_values(node: Node, params: list[Param]) -> dict[str, ParamValue]:
-    """The current values of ``params`` (declared with :func:`declare_parameters`), as a lifecycle node reads
-    them when it is configured."""
-    return {p.name: node.get_parameter(p.name).value for p in params}
+def parameter_values(node: Node, params: list[Param]) -> dict[str, ParamValue | None]:
+    """The current values of ``params`` (declared with :func:`declare_parameters`; None for an optional one not
+    given), as a lifecycle node reads them when it is configured."""
+    return {p.name: node.get_parameter_or(p.name).value for p in params}

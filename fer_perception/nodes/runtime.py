@@ -2,8 +2,9 @@
 
 The stand-alone executables (``ros2 run fer_perception camera_node``) and the
 in-process runner share this, so a node behaves the same either way: the DDS
-profile is applied, Ctrl-C stops it cleanly, and ``destroy_node`` always runs
-so that every node can close its files and open episodes. A lifecycle node's
+profile is applied, Ctrl-C (or a node's ``stop_requested``: the monitor's
+window closed) stops it cleanly, and ``destroy_node`` always runs so that
+every node can close its files and open episodes. A lifecycle node's
 executable configures and activates it (:func:`bring_up`) unless its
 ``autostart`` parameter is false, and ends when the node is shut down
 (``ros2 lifecycle set /camera shutdown``). A node that cannot start logs one
@@ -108,10 +109,16 @@ class NodeGroup:
         looping); empty when none."""
         return [n.failure for n in self.nodes if getattr(n, "failure", None)]
 
+    def stop_requested(self) -> bool:
+        """Whether a node asked to end the run, as Ctrl-C would (its ``stop_requested`` event: the monitor's
+        window was closed)."""
+        return any(n.stop_requested.is_set() for n in self.nodes if hasattr(n, "stop_requested"))
+
     def spin_until(self, done: Callable[[], bool]) -> None:
-        """Spin until ``done()`` is true or the context is shut down (Ctrl-C)."""
+        """Spin until ``done()`` is true, a node asks to stop (:meth:`stop_requested`) or the context is shut
+        down (Ctrl-C)."""
         try:
-            while self.context.ok() and not done():
+            while self.context.ok() and not done() and not self.stop_requested():
                 self.executor.spin_once(timeout_sec=0.05)
         except (KeyboardInterrupt, ExternalShutdownException):
             pass

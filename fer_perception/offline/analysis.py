@@ -14,7 +14,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -53,6 +53,25 @@ def front_end_config(path: Path | None = None, deterministic_ids: bool = True,
     return replace(FaceFrontEndConfig(), **{**values, "deterministic_ids": deterministic_ids})
 
 
+@dataclass(frozen=True)
+class AnalysisChoices:
+    """Choices made for one analysis instead of the configuration files', as the graph arguments and node
+    parameters of the same names make them live (``fer-analyze --detector``, ...). None: the files' choice
+    (``expression_node.yaml``'s where it makes one, else ``face_detection.yaml``'s, ``emotion.yaml``'s,
+    ``expression.yaml``'s, ``action_units.yaml``'s)."""
+
+    detector: str | None = None
+    emotion_model: str | None = None
+    emotion_backend: str | None = None
+    coarse_to_fine: bool | None = None
+    emotion_smoothing: str | None = None
+    au_estimator: str | None = None
+
+    def made(self) -> dict[str, str | bool]:
+        """The choices made (not None), by name: what an analysis's summary records."""
+        return {name: value for name, value in asdict(self).items() if value is not None}
+
+
 @dataclass
 class AnalysedFrame:
     """One input frame with the faces found in it and the expression stage's output."""
@@ -71,21 +90,30 @@ class Analyzer:
         self.last_stamp_ns = 0
 
     @classmethod
-    def from_config(cls, warn=print, still_images: bool = False, emotion_model: str | None = None) -> Analyzer:
-        """The analyser configured by the package's ``config/`` files, as the live nodes are.
+    def from_config(cls, warn=print, still_images: bool = False,
+                    choices: AnalysisChoices = AnalysisChoices()) -> Analyzer:
+        """The analyser configured by the package's ``config/`` files, as the live nodes are, but for the
+        ``choices`` made.
 
         ``still_images``: detect in every image and report a face from the first image it is found in
         (``detect_interval`` and ``min_hits`` 1), since images may be separate photos, not a video's frames.
-        ``emotion_model``: the emotion classifier by name (default: ``expression_node.yaml``'s, else
-        ``emotion.yaml``'s), as the expression node's ``emotion_model`` parameter.
         """
         node = node_parameters(config_path("expression_node.yaml"))
+
+        def chosen(name: str) -> str | bool | None:
+            value = getattr(choices, name)
+            return value if value is not None else (node.get(name) if node.get(name) != "" else None)
+
         emotion_config = config_path("emotion.yaml")
-        classifier = load_emotion_model(load_yaml(emotion_config), warn,
-                                        emotion_model or node.get("emotion_model") or None)
+        classifier = load_emotion_model(load_yaml(emotion_config), warn, chosen("emotion_model"),
+                                        chosen("emotion_backend"))
         pipeline = pipeline_from_config(classifier, emotion_config=emotion_config,
-                                        au_estimator=node.get("au_estimator") or None)
+                                        au_estimator=chosen("au_estimator"), coarse_to_fine=chosen("coarse_to_fine"),
+                                        emotion_smoothing=chosen("emotion_smoothing"),
+                                        emotion_model=chosen("emotion_model"))
         config = front_end_config(warn=warn)
+        if choices.detector is not None:
+            config = replace(config, detector=choices.detector)
         return cls(FaceFrontEnd(replace(config, min_hits=1, detect_interval=1) if still_images else config), pipeline)
 
     def process(self, frame: InputFrame) -> AnalysedFrame:

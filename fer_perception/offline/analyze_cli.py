@@ -33,7 +33,7 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import closing, contextmanager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from multiprocessing import get_context
 from multiprocessing.context import BaseContext
 from pathlib import Path
@@ -43,7 +43,11 @@ from tqdm import tqdm
 from fer_perception.emotion.checkpoint import ModelLoadError
 from fer_perception.emotion.loading import UnknownEmotionModelError, emotion_config, model_path
 from fer_perception.graph import graph_topics
-from fer_perception.offline.analysis import Analyzer, node_parameters
+from fer_perception.au.estimators import au_estimator_names
+from fer_perception.emotion.classifier import BACKENDS
+from fer_perception.expression_pipeline import EMOTION_SMOOTHING_METHODS
+from fer_perception.face.detector import detector_names
+from fer_perception.offline.analysis import AnalysisChoices, Analyzer, node_parameters
 from fer_perception.offline.bags import BagError, written_bag
 from fer_perception.offline.compilation import CompilationSettings, EventCompiler, read_events
 from fer_perception.offline.inputs import AnalysisInput, InputError, InputFrame, expand_inputs
@@ -110,7 +114,7 @@ class Job:
     bag_images: bool
     quiet: bool
     neutral: tuple[float, float] | None  # seconds from the first frame in which the faces are neutral
-    emotion_model: str | None = None  # by name; None: the configured one
+    choices: AnalysisChoices = AnalysisChoices()  # detector, emotion model, ... instead of the configured ones
     compile_to: Path | None = None  # the event compilation
     compilation: CompilationSettings | None = None  # its settings, when compile_to is set
     progress_position: int = 0
@@ -176,7 +180,7 @@ def _analyse(source: AnalysisInput, job: Job) -> dict[str, object]:
     """Analyse ``source`` and write its results, ending with the summary: complete, or saying why not."""
     total = source.frame_count()
     analyzer = Analyzer.from_config(warn=lambda text: logging.getLogger("fer-analyze").warning(text),
-                                    still_images=source.kind == "images", emotion_model=job.emotion_model)
+                                    still_images=source.kind == "images", choices=job.choices)
     writer = AnalysisWriter(job.out_dir, source.path)
     bag = None
     if job.bag_out is not None:
@@ -218,7 +222,7 @@ def _analyse(source: AnalysisInput, job: Job) -> dict[str, object]:
         "interrupted": frames.stopped, "frames_expected": source.declared_frames(),
         "analysis_seconds": round(seconds, 3), "analysis_fps": round(writer.frames / seconds, 1) if seconds else 0.0,
         "realtime_factor": round(writer.media_seconds / seconds, 2) if seconds and writer.media_seconds else None,
-        "neutral_range_s": list(job.neutral) if job.neutral is not None else None}
+        "neutral_range_s": list(job.neutral) if job.neutral is not None else None, "choices": job.choices.made()}
     if bag is not None:
         extra["bag_out"] = {"path": str(bag.path), "messages": bag.counts}
     if job.render is not None or job.compile_to is not None:
@@ -384,6 +388,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--emotion-model", default=None, metavar="NAME",
                         help="emotion classifier: a name of classifier.models in emotion.yaml, or a .pt file "
                              "(default: expression_node.yaml's emotion_model, else emotion.yaml's classifier.model)")
+    parser.add_argument("--emotion-backend", choices=tuple(BACKENDS), default=None,
+                        help="how the emotion classifier runs (default: expression_node.yaml's emotion_backend, else "
+                             "emotion.yaml's classifier.backend)")
+    parser.add_argument("--coarse-to-fine", action=argparse.BooleanOptionalAction, default=None,
+                        help="label {neutral, happy, surprise, negative} first, then within negative (default: "
+                             "emotion.yaml's coarse_to_fine)")
+    parser.add_argument("--smoothing", dest="emotion_smoothing", choices=EMOTION_SMOOTHING_METHODS, default=None,
+                        help="how emotion probabilities are smoothed per face (default: expression.yaml's "
+                             "smoothing.emotion_method)")
+    parser.add_argument("--au-estimator", choices=au_estimator_names(), default=None,
+                        help="AU estimator (default: expression_node.yaml's au_estimator, else action_units.yaml's)")
+    parser.add_argument("--detector", choices=detector_names(), default=None,
+                        help="face detector (default: face_detection.yaml's detector)")
     parser.add_argument("--force", action="store_true", help="analyse again inputs whose outputs are complete")
     parser.add_argument("--jobs", type=at_least_one, default=1, help="inputs analysed in parallel processes")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or result lines")
@@ -404,6 +421,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             model_path(emotion_config(), args.emotion_model)
         except UnknownEmotionModelError as error:
             parser.error(f"--emotion-model: {error}")
+    args.choices = AnalysisChoices(**{field.name: getattr(args, field.name) for field in fields(AnalysisChoices)})
     if args.out.exists() and not args.out.is_dir():
         parser.error(f"--out {args.out}: is a file, not a folder")
     try:
@@ -422,9 +440,9 @@ def main(argv: list[str] | None = None) -> int:
     for path, out_dir in zip(inputs, output_dirs(inputs, args.out, batch)):
         job = Job(path, out_dir, args.topic, args.folder_rate, args.frame_id,
                   _placed(args.render, out_dir, batch), args.window, _placed(args.bag_out, out_dir, batch),
-                  args.bag_images, args.quiet, args.neutral, args.emotion_model,
+                  args.bag_images, args.quiet, args.neutral, args.choices,
                   _placed(args.compile, out_dir, batch), args.compilation)
-        if not args.force and is_complete(out_dir, path, args.neutral) and _extras_present(job):
+        if not args.force and is_complete(out_dir, path, args.neutral, args.choices.made()) and _extras_present(job):
             records.append({"input": str(path), "status": "skipped", "out_dir": str(out_dir),
                             "reason": "outputs complete (use --force to redo)"})
         else:

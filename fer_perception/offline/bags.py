@@ -232,6 +232,8 @@ class RawBag:
             listing = ", ".join(f"{t} ({k})" for t, k in sorted(available.items())) or "none"
             raise BagError(f"bag {self.path}: {'no topic ' + ', '.join(missing) if missing else 'no image topic'}; "
                            f"its topics: {listing}")
+        self.available = available
+        """Every topic of the bag, with its type."""
         self.topics = {t: available[t] for t in wanted}
         self._connections = [c for c in self._reader.connections if c.topic in self.topics]
         self.start_ns = self._reader.start_time

@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from fer_perception.annotate import FONT, draw_au_bars, draw_box, track_colour
+from fer_perception.annotate import FONT, FaceOverlay, draw_overlays, track_colour
 from fer_perception.offline.inputs import InputError, InputFrame
 from fer_perception.report import AU_SMOOTHED_COLUMNS, PROBABILITY_SMOOTHED_COLUMNS
 from fer_perception.types import AU_NUMBERS, EMOTION_LABELS, BoundingBox
@@ -95,8 +95,7 @@ class TimingDiagramRenderer:
         image = (frame.image.copy() if size == (width, height)
                  else cv2.resize(frame.image, size, interpolation=cv2.INTER_AREA))
         rows = self.rows_by_frame.get(frame.index, [])
-        for row in rows:
-            self._draw_face(image, row, size[0] / width)
+        draw_overlays(image, [self._overlay(row, size[0] / width) for row in rows])
         if face_id in self.series:
             self._shown = face_id
         elif rows:
@@ -108,16 +107,13 @@ class TimingDiagramRenderer:
         return canvas
 
     @staticmethod
-    def _draw_face(image: np.ndarray, row: dict[str, str], scale: float) -> None:
-        """Draw ``row``'s face on ``image``, the input frame scaled by ``scale``."""
-        colour = track_colour(row["face_id"])
+    def _overlay(row: dict[str, str], scale: float) -> FaceOverlay:
+        """What is drawn for ``row``'s face on the input frame scaled by ``scale`` (AUs without a value: no bar)."""
         box = BoundingBox(*(float(row[name]) * scale for name in ("x", "y", "width", "height")))
-        caption = row["face_id"]
-        if row.get("label_smoothed"):
-            caption += f" {row['label_smoothed']} {_number(row.get('label_confidence')):.2f}"
-        corner = draw_box(image, box, caption, colour)
-        values = np.array([_number(row.get(c, "")) for c in AU_SMOOTHED_COLUMNS])
-        draw_au_bars(image, np.nan_to_num(values), ~np.isnan(values), corner, colour)
+        label = (f"{row['label_smoothed']} {_number(row.get('label_confidence')):.2f}" if row.get("label_smoothed")
+                 else "")
+        intensities = np.array([_number(row.get(c, "")) for c in AU_SMOOTHED_COLUMNS])
+        return FaceOverlay(row["face_id"], box, label, intensities)
 
     def _canvas(self, width: int, height: int) -> np.ndarray:
         size = canvas_size(width, height)
@@ -261,13 +257,15 @@ def _is_number(text: str) -> bool:
 
 
 def render_video(frames: Iterable[InputFrame], rows: list[dict[str, str]], out_path: Path, fps: float,
-                 window_s: float = 8.0, total: int | None = None, quiet: bool = True) -> int:
+                 window_s: float = 8.0, total: int | None = None, quiet: bool = True,
+                 each: Callable[[InputFrame, np.ndarray], None] | None = None) -> int:
     """Write the annotated video of ``frames`` with ``rows`` (``frames.csv``); returns the frames written.
 
     The video is written under another name beside ``out_path`` (:func:`partial_path`) and takes its name once
     every frame is in; when ``frames`` raise (an input that breaks off, Ctrl-C) it is removed instead, so that a
     file at ``out_path`` is always a whole video. Unless ``quiet``, a progress bar (of ``total`` frames when known)
-    shows rate and ETA.
+    shows rate and ETA. ``each`` is given every drawn image before it is written (``fer-render --show`` plays
+    them); what it raises stops the render as a broken input does.
     """
     renderer = TimingDiagramRenderer(rows, window_s)
     frames = tqdm(frames, total=total, unit="frame", desc=f"render {out_path.name}", disable=quiet,
@@ -281,6 +279,8 @@ def render_video(frames: Iterable[InputFrame], rows: list[dict[str, str]], out_p
     try:
         for frame in frames:
             image = renderer.draw(frame)
+            if each is not None:
+                each(frame, image)
             if writer is None:
                 height, width = image.shape[:2]
                 writer = cv2.VideoWriter(str(partial), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))

@@ -171,14 +171,17 @@ def input_signature(path: Path) -> dict[str, object]:
             "modified": max((p.stat().st_mtime_ns for p in files), default=0)}
 
 
-def is_complete(out_dir: Path, input_path: Path, neutral_range_s: tuple[float, float] | None = None) -> bool:
+def is_complete(out_dir: Path, input_path: Path, neutral_range_s: tuple[float, float] | None = None,
+                choices: dict[str, object] | None = None) -> bool:
     """Whether ``out_dir`` holds a complete analysis of ``input_path`` as it is now, with the same neutral range
-    (another range changes every AU). An incomplete one (``complete: false``) is not: analysing again is the only
-    way a rerun can report, or fix, what was wrong."""
+    (another range changes every AU) and the same ``choices`` made instead of the configuration's (detector,
+    emotion model, ...: ``AnalysisChoices.made``). An incomplete one (``complete: false``) is not: analysing
+    again is the only way a rerun can report, or fix, what was wrong."""
     try:
         summary = json.loads((out_dir / SUMMARY_FILE).read_text())
     except (OSError, ValueError):
         return False
     return (summary.get("complete") is True and summary.get("input") == input_signature(input_path)
             and summary.get("neutral_range_s") == (list(neutral_range_s) if neutral_range_s else None)
+            and summary.get("choices", {}) == (choices or {})
             and all((out_dir / name).is_file() for name in OUTPUT_FILES))
