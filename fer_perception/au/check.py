@@ -36,6 +36,7 @@ import numpy as np
 from scipy.stats import rankdata
 
 from fer_perception.au.dataset_mesh import face_meshes
+from fer_perception.au.estimators import AUEstimator
 from fer_perception.emotion.dataset import default_ferplus_path
 from fer_perception.emotion.preprocess import fer_window
 from fer_perception.expression_pipeline import ExpressionPipeline
@@ -43,7 +44,7 @@ from fer_perception.face.head_pose import estimate_head_pose
 from fer_perception.offline.analysis import Analyzer
 from fer_perception.offline.inputs import AnalysisInput
 from fer_perception.paths import data_dir
-from fer_perception.types import AU_NUMBERS, BoundingBox, FaceFrame, TrackedFace
+from fer_perception.types import AU_NUMBERS, ActionUnits, BoundingBox, FaceFrame, TrackedFace
 
 FERPLUS_CLASSES = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")
 PROXY_PAIRS = ((1, "surprise"), (2, "surprise"), (4, "anger"), (5, "surprise"), (6, "happiness"), (9, "disgust"),
@@ -144,16 +145,21 @@ def proxy_aucs(intensities: np.ndarray, labels: np.ndarray) -> dict[int, tuple[s
     return aucs
 
 
-def still_intensities(pipeline: ExpressionPipeline, meshes: np.ndarray) -> np.ndarray:
-    """AU intensities of each mesh read as a still image (a new track, the population prior); NaN where an AU
-    was not estimated (head turned too far, face too small), whose 0 means "no reading", not "absent"."""
-    rows = []
+def still_action_units(estimator: AUEstimator, meshes: np.ndarray) -> list[ActionUnits]:
+    """Each mesh's AUs read as a still image: a new track each, so the population prior, not a calibration."""
+    result = []
     for index, mesh in enumerate(meshes):
         track = f"still{index}"
-        units = pipeline.au_estimator.estimate(track, mesh, estimate_head_pose(mesh))
-        rows.append(np.where(units.estimated, units.intensity, np.nan))
-        pipeline.au_estimator.drop(track)
-    return np.array(rows)
+        result.append(estimator.estimate(track, mesh, estimate_head_pose(mesh)))
+        estimator.drop(track)
+    return result
+
+
+def still_intensities(pipeline: ExpressionPipeline, meshes: np.ndarray) -> np.ndarray:
+    """AU intensities of each mesh read as a still image (:func:`still_action_units`); NaN where an AU was not
+    estimated (head turned too far, face too small), whose 0 means "no reading", not "absent"."""
+    return np.array([np.where(units.estimated, units.intensity, np.nan)
+                     for units in still_action_units(pipeline.au_estimator, meshes)])
 
 
 def openface_trace(clip: str) -> dict[int, dict[int, float]]:

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from fer_perception.au.check import still_action_units
 from fer_perception.au.dataset_mesh import face_meshes
 from fer_perception.emotion.checkpoint import ModelLoadError, load_model
 from fer_perception.emotion.dataset import DatasetError, default_ferplus_path, load_ferplus, load_npz
@@ -35,25 +36,11 @@ from fer_perception.emotion.facs import FacsMapping
 from fer_perception.emotion.fusion import fuse
 from fer_perception.emotion.loading import UnknownEmotionModelError, emotion_config, model_path
 from fer_perception.expression_pipeline import pipeline_from_config
-from fer_perception.face.head_pose import estimate_head_pose
 from fer_perception.paths import data_dir
 from fer_perception.types import AU_NUMBERS, ActionUnits
 
 FACS_WEIGHTS = tuple(round(0.05 * step, 2) for step in range(11))
 """The FACS weights tried (the learned weight is 1 minus it)."""
-
-
-def still_action_units(meshes: np.ndarray, found: np.ndarray) -> list[ActionUnits | None]:
-    """Each mesh's AUs read as a still face of a new track (the population prior); None where no mesh was found."""
-    estimator = pipeline_from_config(None).au_estimator
-    result: list[ActionUnits | None] = []
-    for index, (mesh, has_mesh) in enumerate(zip(meshes, found)):
-        if has_mesh:
-            result.append(estimator.estimate(f"still{index}", mesh, estimate_head_pose(mesh)))
-            estimator.drop(f"still{index}")
-        else:
-            result.append(None)
-    return result
 
 
 def facs_probabilities(units: list[ActionUnits | None]) -> list[np.ndarray | None]:
@@ -155,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     learned = predict_probabilities(network_probabilities(network, spec.mean, spec.std),
                                     to_model_input(images, spec.input_size))
     meshes, found = face_meshes(images, quiet=True)
-    units = still_action_units(meshes, found)
+    read = iter(still_action_units(pipeline_from_config(None).au_estimator, meshes[found]))
+    units = [next(read) if has_mesh else None for has_mesh in found]
     facs = facs_probabilities(units)
     majority, distributions, keep = targets.majority[:count], targets.distributions[:count], targets.keep[:count]
     rows = weight_table(learned, facs, faces.labels[:count], majority, distributions, keep, tuple(spec.labels))
