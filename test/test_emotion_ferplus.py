@@ -12,7 +12,8 @@ import torch
 from conftest import REPO, data_dir
 from fer_perception.emotion import train
 from fer_perception.emotion.checkpoint import load_model
-from fer_perception.emotion.dataset import DatasetError, ferplus_targets, load_ferplus, load_npz
+from fer_perception.emotion.dataset import (FERPLUS_REFERENCE_CLASSES, DatasetError, ferplus_reference_labels,
+                                            ferplus_targets, load_ferplus, load_ferplus_reference, load_npz)
 from fer_perception.emotion.evaluate import main as evaluate_main
 from fer_perception.emotion.evaluate import network_probabilities, predict_probabilities
 from fer_perception.emotion.labels import EMOTIONS
@@ -69,6 +70,25 @@ def test_votes_become_distributions_over_the_seven_classes() -> None:
     np.testing.assert_array_equal(shuffled.distributions, targets.distributions)
     with pytest.raises(ValueError, match="lack.*'fear'"):
         ferplus_targets(votes[:, :6], COLUMNS[:6], labelled)
+
+
+def test_reference_protocol_keeps_only_clear_majorities_as_the_ferplus_authors_do() -> None:
+    votes = np.array([
+        _votes(happiness=6, surprise=3, neutral=1),          # neutral's single vote dropped: 6 of 9
+        _votes(anger=5, disgust=5),                          # 5 of 10 is not more than half: left out
+        _votes(contempt=6, neutral=4),                       # contempt is one of the eight classes
+        _votes(sadness=4, unknown=6),                        # the majority reads no emotion: left out
+        _votes(sadness=5, fear=1, anger=1, disgust=1, neutral=1, surprise=1),  # single votes dropped: 5 of 5
+        _votes(sadness=4, anger=3, neutral=3),               # 4 of 10: left out (our rules keep it, as sad)
+        _votes(fear=5, unknown=2, NF=3),                     # unknown and NF votes count in the total: left out
+        _votes(neutral=10),                                  # FER+ did not label it: left out
+    ])
+    labelled = np.array([True] * 7 + [False])
+    expected = [FERPLUS_REFERENCE_CLASSES.index(name) if name else -1
+                for name in ("happy", None, "contempt", None, "sad", None, None, None)]
+    assert ferplus_reference_labels(votes, COLUMNS, labelled).tolist() == expected
+    with pytest.raises(ValueError, match="contempt"):
+        ferplus_reference_labels(votes[:, :7], COLUMNS[:7], labelled)
 
 
 def test_votes_file_must_be_row_aligned_to_the_dataset(small_fer: Path, small_votes: Path, tmp_path: Path) -> None:
@@ -130,9 +150,10 @@ def test_evaluate_reports_fer2013_and_ferplus_side_by_side(small_fer: Path, smal
     assert evaluate_main([str(small_fer), "--model", str(MODEL), "--ferplus", str(small_votes),
                           "--json", str(report)]) == 0
     printed = capsys.readouterr().out
-    assert ["small", "FER+"] in [line.split() for line in printed.splitlines()]  # the columns' headings
+    assert ["small", "FER+", "FER+ref"] in [line.split() for line in printed.splitlines()]  # the columns' headings
     assert "ECE (15 bins, top-1)" in printed and "macro-F1" in printed
-    assert "confusion matrix, small" in printed and "confusion matrix, FER+" in printed
+    assert "confusion matrix, small" in printed and "confusion matrix, FER+ref" in printed
+    assert "FER+ref, the FER+ authors' protocol" in printed
 
     result = json.loads(report.read_text())
     test_faces = load_npz(small_fer, "test")
@@ -144,7 +165,16 @@ def test_evaluate_reports_fer2013_and_ferplus_side_by_side(small_fer: Path, smal
     ferplus = result["ferplus"]
     assert ferplus["count"] == int(targets.keep.sum()) and ferplus["dropped"] == int((~targets.keep).sum())
     assert ferplus["accuracy"] == pytest.approx(float((predicted == targets.majority)[targets.keep].mean()))
-    for figures in (result, ferplus):
+    reference = result["ferplus_reference"]
+    labels = load_ferplus_reference(small_votes, small_fer, "test")
+    kept = labels >= 0
+    assert 0 < reference["count"] == int(kept.sum()) < len(labels) and reference["dropped"] == int((~kept).sum())
+    contempt = labels == FERPLUS_REFERENCE_CLASSES.index("contempt")
+    assert reference["counted_wrong"] == {"contempt": int(contempt.sum())}
+    hits = (predicted == labels)[kept & ~contempt].sum()  # the model's class indices are EMOTIONS'
+    assert reference["accuracy"] == pytest.approx(hits / kept.sum())
+    assert reference["accuracy_known_classes"] == pytest.approx(hits / (kept & ~contempt).sum())
+    for figures in (result, ferplus, reference):
         assert 0.0 < figures["ece"] < 1.0 and figures["ece_bins"] == 15
         assert 0.0 < figures["macro_f1"] <= 1.0 and set(figures["recall"]) == set(EMOTIONS)
 
