@@ -20,8 +20,8 @@ import yaml
 
 from fer_perception.au.estimators import AUEstimator, create_au_estimator
 from fer_perception.emotion.facs import FacsMapping
-from fer_perception.emotion.fusion import Circumplex, cascade_scores, fuse
-from fer_perception.emotion.loading import model_fusion
+from fer_perception.emotion.fusion import Circumplex, cascade_scores, fuse, temperature_scaled
+from fer_perception.emotion.loading import model_fusion, model_temperature
 from fer_perception.events import EventConfig, FaceEvents
 from fer_perception.paths import config_path
 from fer_perception.smoothing import ExponentialSmoother, FrameAttentionSmoother, LabelHysteresis
@@ -122,6 +122,9 @@ class ExpressionPipeline:
         self.facs = FacsMapping.from_dict(emotion_config["facs"])
         self.circumplex = Circumplex.from_dict(emotion_config["circumplex"])
         self.fusion_weights = (float(emotion_config["fusion"]["learned"]), float(emotion_config["fusion"]["facs"]))
+        self.temperature = float(emotion_config["classifier"].get("temperature", 1.0))
+        if not self.temperature > 0:
+            raise ValueError(f"classifier.temperature must be positive, not {self.temperature}")
         self.coarse_to_fine = bool(emotion_config.get("coarse_to_fine", False))
         self.smoothing = SmoothingConfig(**expression_config["smoothing"])
         self.event_config = EventConfig.from_dict(expression_config["events"])
@@ -219,7 +222,7 @@ class ExpressionPipeline:
     def _classify(self, crops: list[np.ndarray] | None) -> np.ndarray | None:
         if self.classifier is None or self.fusion_weights[0] <= 0 or not crops:
             return None
-        return self.classifier.predict(crops)
+        return temperature_scaled(self.classifier.predict(crops), self.temperature)
 
     def _expression(self, face: TrackedFace, units: ActionUnits, learned: np.ndarray | None, state: TrackState,
                     stamp_s: float) -> FaceExpression:
@@ -253,10 +256,12 @@ def pipeline_from_config(classifier: EmotionModel | None, au_config: Path | None
                          emotion_smoothing: str | None = None, emotion_model: str | None = None) -> ExpressionPipeline:
     """The pipeline as configured in ``config/`` (each file overridable); ``au_estimator``, ``coarse_to_fine``
     and ``emotion_smoothing`` (one of :data:`EMOTION_SMOOTHING_METHODS`) override the files' choices when
-    given. The fusion weights are those of the emotion model in use (``emotion_model``, default the file's
-    ``classifier.model``: :func:`~fer_perception.emotion.loading.model_fusion`)."""
+    given. The fusion weights and the temperature are those of the emotion model in use (``emotion_model``,
+    default the file's ``classifier.model``: :func:`~fer_perception.emotion.loading.model_fusion`,
+    :func:`~fer_perception.emotion.loading.model_temperature`)."""
     emotion = load_yaml(emotion_config or config_path("emotion.yaml"))
     emotion["fusion"] = model_fusion(emotion, emotion_model)
+    emotion["classifier"]["temperature"] = model_temperature(emotion, emotion_model)
     if coarse_to_fine is not None:
         emotion["coarse_to_fine"] = coarse_to_fine
     expression = load_yaml(expression_config or config_path("expression.yaml"))

@@ -11,7 +11,7 @@ import pytest
 from fer_perception.emotion import evaluate
 from fer_perception.emotion.checkpoint import load_model
 from fer_perception.emotion.loading import (UnknownEmotionModelError, emotion_config, load_emotion_model,
-                                            model_fusion, model_names, model_path)
+                                            model_fusion, model_names, model_path, model_temperature)
 from fer_perception.expression_pipeline import pipeline_from_config
 from fer_perception.offline import analyze_cli
 
@@ -59,6 +59,7 @@ def test_fer_evaluate_compares_every_named_model_by_default(tmp_path: Path, caps
     results = results["models"] if len(names) > 1 else [results]
     assert [r["name"] for r in results] == names
     assert [r["model"] for r in results] == [str(model_path(emotion_config(), n)) for n in names]
+    assert [r["temperature"] for r in results] == [model_temperature(emotion_config(), n) for n in names]
     printed = capsys.readouterr().out
     assert all(f"model {name} (" in printed for name in names)
     assert evaluate.main([str(small_fer), "--model", "vgg13"]) == 2

@@ -8,7 +8,9 @@ confidence) against the dataset's labels and, for FER2013 (or with
 classes; faces FER+ gives no target are dropped, by the rules of
 :mod:`fer_perception.emotion.dataset`): how a model does on the labels it
 was trained on next to cleaner ones, and how far its confidence can be
-trusted on each. Beside them, the FER+ figures as the FER+ authors score
+trusted on each. A model named in ``emotion.yaml`` is scored with its
+temperature there (the probabilities the expression stage reads; 1 for a
+model file), which leaves accuracy as it is and moves the ECE. Beside them, the FER+ figures as the FER+ authors score
 val and test (:func:`ferplus_reference_metrics`, only faces with a clear
 majority; what their published accuracies are measured on).
 
@@ -33,10 +35,10 @@ from fer_perception.emotion.checkpoint import ModelLoadError, load_model
 from fer_perception.emotion.dataset import (FERPLUS_REFERENCE_CLASSES, FERPLUS_REFERENCE_RULES, FERPLUS_RULES,
                                             DatasetError, FaceSet, default_ferplus_path, load_ferplus,
                                             load_ferplus_reference, load_npz, normalise)
-from fer_perception.emotion.fusion import coarse_to_fine_label
+from fer_perception.emotion.fusion import coarse_to_fine_label, temperature_scaled
 from fer_perception.emotion.labels import EMOTIONS, canonical_label
 from fer_perception.emotion.loading import (MODEL_SUFFIX, UnknownEmotionModelError, emotion_config, model_names,
-                                            model_path)
+                                            model_path, model_temperature)
 from fer_perception.types import EMOTION_LABELS
 
 ECE_BINS = 15
@@ -168,9 +170,9 @@ def match_classes(dataset_classes: tuple[str, ...], model_labels: tuple[str, ...
 
 
 def evaluate(data_path: Path, model_path: Path, split: str | None, tta: bool, limit: int | None = None,
-             backend: str | None = None, ferplus: Path | None = None) -> dict:
+             backend: str | None = None, ferplus: Path | None = None, temperature: float = 1.0) -> dict:
     """Metrics of the model on the dataset (one split of it when given; its first ``limit`` faces when
-    given), plus what was excluded and why. The model runs in torch as trained, or, with ``backend``, as
+    given), its probabilities recalibrated by ``temperature``, plus what was excluded and why. The model runs in torch as trained, or, with ``backend``, as
     :class:`~fer_perception.emotion.classifier.EmotionClassifier` runs it in the expression node. With
     ``ferplus`` (FER+ votes row-aligned to the dataset), also the metrics of the same predictions against the
     FER+ majority labels, under ``ferplus`` (:func:`ferplus_metrics`), and against those of the FER+ authors'
@@ -188,11 +190,12 @@ def evaluate(data_path: Path, model_path: Path, split: str | None, tta: bool, li
     mapping, unknown = match_classes(faces.classes, spec.labels)
     targets = mapping[faces.labels]
     keep = targets >= 0
-    probabilities = predict_probabilities(classify, to_model_input(faces.images, spec.input_size), tta=tta)
+    probabilities = temperature_scaled(
+        predict_probabilities(classify, to_model_input(faces.images, spec.input_size), tta=tta), temperature)
     metrics = probability_metrics(targets[keep], probabilities[keep], spec.labels)
     excluded = {name: int((faces.labels == faces.classes.index(name)).sum()) for name in unknown}
     result = {"data": str(data_path), "split": split, "model": str(model_path),
-              "backend": backend or "torch (as trained)", "tta": tta,
+              "backend": backend or "torch (as trained)", "tta": tta, "temperature": temperature,
               "excluded_classes": excluded, **metrics}
     if tuple(spec.labels) == EMOTION_LABELS and keep.any():
         cascade = np.array([coarse_to_fine_label(p) for p in probabilities[keep]])
@@ -303,22 +306,21 @@ def _has_splits(path: Path) -> bool:
         return False
 
 
-def chosen_models(choices: list[str] | None) -> list[tuple[str, Path]]:
-    """``(name, file)`` of each ``--model`` (a name from ``emotion.yaml`` or a model file); by default every model
-    ``emotion.yaml`` lists, so the shipped models are compared side by side."""
+def chosen_models(choices: list[str] | None) -> list[tuple[str, Path, float]]:
+    """``(name, file, temperature)`` of each ``--model`` (a name from ``emotion.yaml``, with its temperature there,
+    or a model file, with 1); by default every model ``emotion.yaml`` lists, so the shipped models are compared
+    side by side."""
     config = emotion_config()
-    if not choices:
-        return [(name, model_path(config, name)) for name in model_names(config)]
     names = model_names(config)
 
-    def chosen(choice: str) -> tuple[str, Path]:
+    def chosen(choice: str) -> tuple[str, Path, float]:
         if choice in names:
-            return choice, model_path(config, choice)
+            return choice, model_path(config, choice), model_temperature(config, choice)
         if Path(choice).is_file() or choice.endswith(MODEL_SUFFIX):
-            return Path(choice).stem, Path(choice)
+            return Path(choice).stem, Path(choice), 1.0
         raise UnknownEmotionModelError(f"unknown model {choice!r}: neither a model named in emotion.yaml "
                                        f"({', '.join(names)}) nor a file")
-    return [chosen(choice) for choice in choices]
+    return [chosen(choice) for choice in choices or names]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -347,15 +349,17 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(min(2, torch.get_num_threads()))
     try:
         split = args.split if _has_splits(args.data) else None
-        results = [{"name": name, **evaluate(args.data, path, split, args.tta, backend=args.backend, ferplus=ferplus)}
-                   for name, path in chosen_models(args.model)]
+        results = [{"name": name, **evaluate(args.data, path, split, args.tta, backend=args.backend, ferplus=ferplus,
+                                             temperature=temperature)}
+                   for name, path, temperature in chosen_models(args.model)]
     except (DatasetError, ModelLoadError, ValueError) as error:
         print(f"fer-evaluate: {error}", file=sys.stderr)
         return 2
     several = len(results) > 1
     print(f"{args.data} split {split or '(all)'}{', flip TTA' if args.tta else ''}")
     for result in results:
-        print(f"model {result['name']} ({result['model']}), {result['backend']}")
+        print(f"model {result['name']} ({result['model']}), {result['backend']}"
+              + (f", temperature {result['temperature']:.2f} (emotion.yaml)" if result["temperature"] != 1.0 else ""))
         for name, count in result["excluded_classes"].items():
             print(f"  class {name!r} ({count} faces) is not one of the model's classes; excluded")
     if ferplus is not None:

@@ -1,6 +1,8 @@
-"""Choosing the fusion weights of the learned classifier and the FACS mapping on val (CLI ``fer-fit-fusion``).
+"""Choosing the temperature of the learned classifier and its fusion weights with the FACS mapping on val (CLI
+``fer-fit-fusion``).
 
-The expression stage fuses the learned probabilities with the FACS mapping's
+The expression stage recalibrates the learned probabilities by the model's temperature
+(:func:`fer_perception.emotion.fusion.temperature_scaled`), chosen here first (:func:`fit_temperature`), then fuses the learned probabilities with the FACS mapping's
 (:func:`fer_perception.emotion.fusion.fuse`, weights ``fusion`` in
 ``emotion.yaml``). This tool scores every FACS weight of a grid on a split of
 FER2013 with its FER+ votes (default val; never test): the faces' meshes come
@@ -9,7 +11,7 @@ as for a new track (population prior), the learned probabilities from the
 model on the faces themselves. Per weight it prints FER+ majority accuracy and
 macro-F1, FER2013 accuracy, and the mean negative log-likelihood of the FER+
 vote distributions (how well the fused probabilities, which smoothing and events
-read, match what the taggers saw), and it picks the weight with the best FER+
+read, match what the taggers saw), all at the chosen temperature, and it picks the weight with the best FER+
 macro-F1 (the smaller weight on a tie). It also measures whether the face's
 geometry helps the learned classifier beyond the fixed FACS mapping
 (:func:`landmark_assisted`: the AUs as extra inputs of a classifier learned on
@@ -30,10 +32,10 @@ from fer_perception.au.check import still_action_units
 from fer_perception.au.dataset_mesh import face_meshes
 from fer_perception.emotion.checkpoint import ModelLoadError, load_model
 from fer_perception.emotion.dataset import DatasetError, default_ferplus_path, load_ferplus, load_npz
-from fer_perception.emotion.evaluate import (classification_metrics, network_probabilities, predict_probabilities,
-                                             to_model_input)
+from fer_perception.emotion.evaluate import (classification_metrics, expected_calibration_error, network_probabilities,
+                                             predict_probabilities, to_model_input)
 from fer_perception.emotion.facs import FacsMapping
-from fer_perception.emotion.fusion import fuse
+from fer_perception.emotion.fusion import fuse, temperature_scaled
 from fer_perception.emotion.loading import UnknownEmotionModelError, emotion_config, model_path
 from fer_perception.expression_pipeline import pipeline_from_config
 from fer_perception.paths import data_dir
@@ -41,6 +43,25 @@ from fer_perception.types import AU_NUMBERS, ActionUnits
 
 FACS_WEIGHTS = tuple(round(0.05 * step, 2) for step in range(11))
 """The FACS weights tried (the learned weight is 1 minus it)."""
+
+TEMPERATURES = tuple(round(0.5 + 0.05 * step, 2) for step in range(31))
+"""The temperatures tried, 0.5 to 2."""
+
+
+def fit_temperature(learned: np.ndarray, majority: np.ndarray) -> dict[str, float]:
+    """Temperature scaling (Guo et al., 2017) of the learned probabilities ``learned`` (N, C) to the labels
+    ``majority`` (N,): the temperature of :data:`TEMPERATURES` with the lowest negative log-likelihood, the ECE
+    at 1 and at it, and the one ``chosen``: it where it lowers the ECE, else 1 (a model already calibrated keeps
+    its probabilities as they are)."""
+    rows = np.arange(len(majority))
+
+    def nll(temperature: float) -> float:
+        return float(-np.log(np.clip(temperature_scaled(learned, temperature)[rows, majority], 1e-12, 1.0)).mean())
+    fitted = min(TEMPERATURES, key=nll)
+    ece_at_1 = expected_calibration_error(learned, majority)
+    ece_fitted = expected_calibration_error(temperature_scaled(learned, fitted), majority)
+    return {"fitted": fitted, "nll_at_1": nll(1.0), "nll_fitted": nll(fitted), "ece_at_1": ece_at_1,
+            "ece_fitted": ece_fitted, "chosen": fitted if ece_fitted < ece_at_1 else 1.0}
 
 
 def facs_probabilities(units: list[ActionUnits | None]) -> list[np.ndarray | None]:
@@ -141,17 +162,23 @@ def main(argv: list[str] | None = None) -> int:
     images = faces.images[:count]
     learned = predict_probabilities(network_probabilities(network, spec.mean, spec.std),
                                     to_model_input(images, spec.input_size))
+    majority, distributions, keep = targets.majority[:count], targets.distributions[:count], targets.keep[:count]
+    temperature = fit_temperature(learned[keep], majority[keep])
+    learned = temperature_scaled(learned, temperature["chosen"])
     meshes, found = face_meshes(images, quiet=True)
     read = iter(still_action_units(pipeline_from_config(None).au_estimator, meshes[found]))
     units = [next(read) if has_mesh else None for has_mesh in found]
     facs = facs_probabilities(units)
-    majority, distributions, keep = targets.majority[:count], targets.distributions[:count], targets.keep[:count]
     rows = weight_table(learned, facs, faces.labels[:count], majority, distributions, keep, tuple(spec.labels))
     assisted = landmark_assisted(learned, units, distributions, majority, keep, tuple(spec.labels))
     chosen = best_weight(rows)
     with_facs = sum(f is not None for f in facs)
     print(f"{args.data} split {args.split}: {count} faces, {int(found.sum())} with a mesh, {with_facs} with a FACS "
           f"reading; model {path.name}")
+    print(f"temperature (lowest NLL of the FER+ majority labels): {temperature['fitted']:.2f}, NLL "
+          f"{temperature['nll_at_1']:.4f} -> {temperature['nll_fitted']:.4f}, ECE {temperature['ece_at_1']:.4f} -> "
+          f"{temperature['ece_fitted']:.4f}; chosen {temperature['chosen']:.2f}"
+          + ("" if temperature["chosen"] != 1.0 else " (the ECE does not drop)"))
     print(f"{'FACS weight':>11} {'FER+ acc':>9} {'FER+ F1':>8} {'FER+ NLL':>9} {'FER2013 acc':>12}")
     for row in rows:
         print(f"{row['facs_weight']:>11.2f} {row['ferplus_accuracy']:>9.4f} {row['ferplus_macro_f1']:>8.4f} "
@@ -163,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"split": args.split, "model": str(path), "faces": count,
-                                         "with_facs": with_facs, "rows": rows, "chosen_facs_weight": chosen,
+                                         "with_facs": with_facs, "temperature": temperature, "rows": rows,
+                                         "chosen_facs_weight": chosen,
                                          "landmark_assisted": assisted},
                                         indent=2))
     return 0

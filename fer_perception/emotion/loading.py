@@ -54,6 +54,18 @@ def model_fusion(config: dict, name: str | None = None) -> dict:
     return dict(entry.get("fusion") or config["fusion"])
 
 
+def model_temperature(config: dict, name: str | None = None) -> float:
+    """The temperature of the model called ``name`` (default: ``classifier.model``): its ``temperature`` in
+    ``classifier.models`` (chosen on val by ``fer-fit-fusion``), else 1 (its probabilities as they are).
+    ValueError when it is not a positive number."""
+    name = name or str(config["classifier"]["model"])
+    entry = (config["classifier"].get("models") or {}).get(name) or {}
+    temperature = float(entry.get("temperature", 1.0))
+    if not temperature > 0:
+        raise ValueError(f"emotion model {name!r}: temperature must be positive, not {temperature}")
+    return temperature
+
+
 def model_path(config: dict, name: str | None = None) -> Path:
     """The file of the model called ``name`` (default: ``classifier.model``): a listed name, or a ``.pt`` path
     (relative paths are relative to the package's share directory)."""
