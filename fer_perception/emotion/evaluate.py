@@ -8,11 +8,12 @@ confidence) against the dataset's labels and, for FER2013 (or with
 classes; faces FER+ gives no target are dropped, by the rules of
 :mod:`fer_perception.emotion.dataset`): how a model does on the labels it
 was trained on next to cleaner ones, and how far its confidence can be
-trusted on each. A model named in ``emotion.yaml`` is scored with its
-temperature there (the probabilities the expression stage reads; 1 for a
-model file), which leaves accuracy as it is and moves the ECE. Beside them, the FER+ figures as the FER+ authors score
+trusted on each. Beside them, the FER+ figures as the FER+ authors score
 val and test (:func:`ferplus_reference_metrics`, only faces with a clear
-majority; what their published accuracies are measured on).
+majority; what their published accuracies are measured on). A model named
+in ``emotion.yaml`` is scored at its temperature there (the probabilities
+the expression stage reads; 1 for a model file), which leaves accuracy as
+it is and moves the ECE.
 
 Also provides the batch prediction and the metrics (accuracy, per-class
 recall, macro-F1, confusion matrix) the training report uses, so training and
@@ -172,7 +173,8 @@ def match_classes(dataset_classes: tuple[str, ...], model_labels: tuple[str, ...
 def evaluate(data_path: Path, model_path: Path, split: str | None, tta: bool, limit: int | None = None,
              backend: str | None = None, ferplus: Path | None = None, temperature: float = 1.0) -> dict:
     """Metrics of the model on the dataset (one split of it when given; its first ``limit`` faces when
-    given), its probabilities recalibrated by ``temperature``, plus what was excluded and why. The model runs in torch as trained, or, with ``backend``, as
+    given), its probabilities recalibrated by ``temperature``, plus what was excluded and why. The model runs
+    in torch as trained, or, with ``backend``, as
     :class:`~fer_perception.emotion.classifier.EmotionClassifier` runs it in the expression node. With
     ``ferplus`` (FER+ votes row-aligned to the dataset), also the metrics of the same predictions against the
     FER+ majority labels, under ``ferplus`` (:func:`ferplus_metrics`), and against those of the FER+ authors'

@@ -1,22 +1,24 @@
 """Choosing the temperature of the learned classifier and its fusion weights with the FACS mapping on val (CLI
 ``fer-fit-fusion``).
 
-The expression stage recalibrates the learned probabilities by the model's temperature
-(:func:`fer_perception.emotion.fusion.temperature_scaled`), chosen here first (:func:`fit_temperature`), then fuses the learned probabilities with the FACS mapping's
-(:func:`fer_perception.emotion.fusion.fuse`, weights ``fusion`` in
+The expression stage recalibrates the learned probabilities by the model's
+temperature (:func:`fer_perception.emotion.fusion.temperature_scaled`),
+chosen here first (:func:`fit_temperature`), then fuses them with the FACS
+mapping's (:func:`fer_perception.emotion.fusion.fuse`, weights ``fusion`` in
 ``emotion.yaml``). This tool scores every FACS weight of a grid on a split of
 FER2013 with its FER+ votes (default val; never test): the faces' meshes come
 from MediaPipe on the upscaled faces, their AUs from the configured estimator
 as for a new track (population prior), the learned probabilities from the
-model on the faces themselves. Per weight it prints FER+ majority accuracy and
-macro-F1, FER2013 accuracy, and the mean negative log-likelihood of the FER+
-vote distributions (how well the fused probabilities, which smoothing and events
-read, match what the taggers saw), all at the chosen temperature, and it picks the weight with the best FER+
-macro-F1 (the smaller weight on a tie). It also measures whether the face's
-geometry helps the learned classifier beyond the fixed FACS mapping
-(:func:`landmark_assisted`: the AUs as extra inputs of a classifier learned on
-top of the network, cross-validated on the split). The choices and the
-tables are documented in ``docs/emotion.md``.
+model on the faces themselves, at the chosen temperature. Per weight it
+prints FER+ majority accuracy and macro-F1, FER2013 accuracy, and the mean
+negative log-likelihood of the FER+ vote distributions (how well the fused
+probabilities, which smoothing and events read, match what the taggers saw),
+and it picks the weight with the best FER+ macro-F1 (the smaller weight on a
+tie). It also measures whether the face's geometry helps the learned
+classifier beyond the fixed FACS mapping (:func:`landmark_assisted`: the AUs
+as extra inputs of a classifier learned on top of the network,
+cross-validated on the split). The choices and the tables are documented in
+``docs/emotion.md``.
 """
 from __future__ import annotations
 
