@@ -168,6 +168,13 @@ def test_an_activation_that_fails_says_why_and_leaves_the_node_inactive(ros_cont
         group.shutdown()
 
 
+def log_stamp(log: str, text: str) -> float:
+    """The ROS time stamp of the first line of a node's console log that contains ``text``."""
+    found = re.search(r"\[INFO\] \[(\d+\.\d+)\] \[[^]]+\]: [^\n]*" + re.escape(text), log)
+    assert found, f"no line with {text!r} in:\n{log[-3000:]}"
+    return float(found[1])
+
+
 def test_the_graph_started_all_at_once_plays_the_demo_clip_into_a_ready_perception(ros_context, tmp_path):
     """As ros2 launch starts the graph (every process at the same instant) but without a lifecycle manager: each
     executable brings its node up, and the camera holds the clip until face_detection and expression are active."""
@@ -196,10 +203,15 @@ def test_the_graph_started_all_at_once_plays_the_demo_clip_into_a_ready_percepti
     assert camera.returncode == 0, output["camera"][-3000:]
     assert "waiting for face_detection, expression to be active" in output["camera"], output["camera"][-3000:]
     assert "end of video file" in output["camera"] and "after 72 frames" in output["camera"]
+    # The first frame went out after both nodes were active: their activation lines come before the camera's.
+    playing = log_stamp(output["camera"], "graph ready: playing")
+    assert log_stamp(output["face_detection"], "detecting faces on") < playing, output["camera"][-3000:]
+    assert log_stamp(output["expression"], "emotion from") < playing, output["expression"][-3000:]
     # Started at once without the wait, the face node received 0-62 of the 72 frames and in five runs of six no
-    # expression came out. (With keep-last-1 input a frame may still be overwritten while the node is busy.)
+    # expression came out. With it, 62-72: under load the face node's side of DDS discovery may still lag the
+    # camera's settle time by a few frames, and with keep-last-1 input a frame may be overwritten while it is busy.
     received = re.search(r"frames received (\d+)", output["face_detection"])
-    assert received and int(received[1]) >= 65, output["face_detection"][-3000:]
+    assert received and int(received[1]) >= 54, output["face_detection"][-3000:]
     # How many of them reach the expression node depends on how soon DDS matches the face node's publisher with
     # its subscription, seconds under load (measured 20-72 expression messages); that they arrive does not.
     assert any(m.expressions for m in expressions), f"no expression with a face in {len(expressions)} messages"

@@ -173,6 +173,7 @@ class CameraNode(ManagedNode):
                                         self.get_logger().info, nodes=self._active_nodes,
                                         timeout_s=self.config["wait_timeout"], warn=self.get_logger().warning):
                 return
+            self.get_logger().info(f"graph ready: playing {self.source.description}")
             stats.expect_input()
         media_offset = 0.0
         next_due = float("-inf")
