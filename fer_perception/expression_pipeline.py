@@ -123,8 +123,6 @@ class ExpressionPipeline:
         self.circumplex = Circumplex.from_dict(emotion_config["circumplex"])
         self.fusion_weights = (float(emotion_config["fusion"]["learned"]), float(emotion_config["fusion"]["facs"]))
         self.temperature = float(emotion_config["classifier"].get("temperature", 1.0))
-        if not self.temperature > 0:
-            raise ValueError(f"classifier.temperature must be positive, not {self.temperature}")
         self.coarse_to_fine = bool(emotion_config.get("coarse_to_fine", False))
         self.smoothing = SmoothingConfig(**expression_config["smoothing"])
         self.event_config = EventConfig.from_dict(expression_config["events"])

@@ -209,20 +209,28 @@ def evaluate(data_path: Path, model_path: Path, split: str | None, tta: bool, li
     return result
 
 
+def _majority_metrics(labels: np.ndarray, classes: tuple[str, ...], probabilities: np.ndarray,
+                     model_labels: tuple[str, ...]) -> tuple[dict, dict[str, int]]:
+    """:func:`probability_metrics` of ``probabilities`` against ``labels`` (indices into ``classes``, -1 for a face
+    without one) over the faces of the classes the model has, and how many labelled faces each class it lacks
+    has."""
+    keep = labels >= 0
+    mapping, lacking = match_classes(classes, model_labels)
+    true = mapping[labels[keep]]
+    known = true >= 0
+    return (probability_metrics(true[known], probabilities[keep][known], model_labels),
+            {name: int((labels == classes.index(name)).sum()) for name in lacking})
+
+
 def ferplus_metrics(path: Path, data_path: Path, split: str | None, limit: int | None, probabilities: np.ndarray,
                     model_labels: tuple[str, ...]) -> dict:
     """Metrics of ``probabilities`` (of the faces of ``data_path``, its ``split`` when given, its first ``limit``
     when given) against the FER+ majority labels of the votes file ``path`` row-aligned to it: faces FER+ gives
     no target are dropped (counted under ``dropped``), those whose majority class the model lacks excluded."""
-    targets = load_ferplus(path, data_path, split)
-    keep = targets.keep[:limit]
-    majority = targets.majority[:limit][keep]
-    mapping, lacking = match_classes(EMOTIONS, model_labels)
-    true = mapping[majority]
-    known = true >= 0
-    return {"votes": str(path), "rules": FERPLUS_RULES, "dropped": int((~keep).sum()),
-            "excluded_classes": {name: int((majority == EMOTIONS.index(name)).sum()) for name in lacking},
-            **probability_metrics(true[known], probabilities[keep][known], model_labels)}
+    majority = load_ferplus(path, data_path, split).majority[:limit]
+    metrics, lacking = _majority_metrics(majority, EMOTIONS, probabilities, model_labels)
+    return {"votes": str(path), "rules": FERPLUS_RULES, "dropped": int((majority < 0).sum()),
+            "excluded_classes": lacking, **metrics}
 
 
 def ferplus_reference_metrics(path: Path, data_path: Path, split: str | None, limit: int | None,
@@ -235,16 +243,11 @@ def ferplus_reference_metrics(path: Path, data_path: Path, split: str | None, li
     ones; ``accuracy_known_classes``, recall, macro-F1 and ECE are over the faces of the model's classes.
     """
     labels = load_ferplus_reference(path, data_path, split)[:limit]
-    keep = labels >= 0
-    mapping, lacking = match_classes(FERPLUS_REFERENCE_CLASSES, model_labels)
-    true = mapping[labels[keep]]
-    known = true >= 0
-    metrics = probability_metrics(true[known], probabilities[keep][known], model_labels)
-    hits = int((probabilities[keep][known].argmax(1) == true[known]).sum()) if known.any() else 0
-    return {"votes": str(path), "rules": FERPLUS_REFERENCE_RULES, "dropped": int((~keep).sum()), **metrics,
-            "counted_wrong": {name: int((labels == FERPLUS_REFERENCE_CLASSES.index(name)).sum())
-                              for name in lacking},
-            "count": int(keep.sum()), "accuracy": hits / max(int(keep.sum()), 1),
+    metrics, lacking = _majority_metrics(labels, FERPLUS_REFERENCE_CLASSES, probabilities, model_labels)
+    kept = int((labels >= 0).sum())
+    hits = round(metrics["accuracy"] * metrics["count"])
+    return {"votes": str(path), "rules": FERPLUS_REFERENCE_RULES, "dropped": len(labels) - kept, **metrics,
+            "counted_wrong": lacking, "count": kept, "accuracy": hits / max(kept, 1),
             "accuracy_known_classes": metrics["accuracy"]}
 
 
